@@ -1,0 +1,84 @@
+//! The socialops wire contract, compiled from `proto/` at build time.
+//!
+//! Every message also has a serde form following the proto3 JSON mapping (field names as in the proto
+//! file, enums by name, timestamps as RFC 3339), which is what external producers send as JSON.
+
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("socialops.events.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.events.v1.serde.rs"));
+    }
+}
+
+pub mod privacy {
+    pub mod v1 {
+        tonic::include_proto!("socialops.privacy.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.privacy.v1.serde.rs"));
+    }
+}
+
+pub mod ingestion {
+    pub mod v1 {
+        tonic::include_proto!("socialops.ingestion.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.ingestion.v1.serde.rs"));
+    }
+}
+
+/// The encoded `FileDescriptorSet` of every socialops proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("socialops_descriptor");
+
+pub use pbjson_types::Timestamp;
+
+impl events::v1::social_event::Payload {
+    /// The event type's name as it appears in the proto and JSON form, e.g. `order_placed`.
+    pub fn type_name(&self) -> &'static str {
+        use events::v1::social_event::Payload::*;
+        match self {
+            PostPublished(_) => "post_published",
+            Comment(_) => "comment",
+            Mention(_) => "mention",
+            Like(_) => "like",
+            Share(_) => "share",
+            Follow(_) => "follow",
+            Unfollow(_) => "unfollow",
+            DirectMessage(_) => "direct_message",
+            ContentImpression(_) => "content_impression",
+            ContentClick(_) => "content_click",
+            OrderPlaced(_) => "order_placed",
+            OrderRefunded(_) => "order_refunded",
+            CouponRedeemed(_) => "coupon_redeemed",
+            Referral(_) => "referral",
+            Identify(_) => "identify",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events::v1::{SocialEvent, social_event::Payload};
+
+    #[test]
+    fn json_form_round_trips_with_snake_case_names() {
+        let json = r#"{
+            "event_id": "e-1", "tenant_id": "acme", "platform": "PLATFORM_WEIBO", "user_id": "u-1",
+            "occurred_at": "2026-11-01T08:00:00Z",
+            "comment": {"comment_id": "c-1", "post_id": "p-1", "text": "很好用", "author_follower_count": 12}
+        }"#;
+        let event: SocialEvent = serde_json::from_str(json).unwrap();
+        assert_eq!(event.occurred_at.unwrap().seconds, 1_793_520_000);
+        let Some(Payload::Comment(comment)) = &event.payload else {
+            panic!("expected a comment, got {:?}", event.payload);
+        };
+        assert_eq!(comment.text, "很好用");
+        let back: SocialEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn json_form_rejects_unknown_fields() {
+        let json = r#"{"event_id": "e-1", "commnet": {}}"#;
+        let err = serde_json::from_str::<SocialEvent>(json).unwrap_err();
+        assert!(err.to_string().contains("commnet"), "{err}");
+    }
+}

@@ -1,0 +1,170 @@
+//! One connection pool over PostgreSQL (production) or SQLite (the embedded default).
+//!
+//! Services write their SQL once, with `$1`-style placeholders that both backends accept, and reach for
+//! [`Backend`] only where the dialects differ (bulk-load tricks, DDL). Timestamps are stored as
+//! microseconds since the Unix epoch in `BIGINT` columns so both backends order and compare them alike.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use sqlx::{Any, AnyPool as Pool, Row, Transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported database url scheme in `{0}`: use postgres:// or sqlite://")]
+    UnsupportedUrl(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Where a service keeps its data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://path/to/file.db`.
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+impl DatabaseConfig {
+    pub fn sqlite_file(path: &Path) -> Self {
+        Self { url: format!("sqlite://{}?mode=rwc", path.display()), max_connections: 4 }
+    }
+}
+
+/// A pool over either backend, plus which one it is.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, StorageError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(&config.url)?;
+        let options = AnyConnectOptions::from_str(&config.url)?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Postgres => pool_options.connect_with(options).await?,
+            // WAL lets readers run beside the single writer; the busy timeout makes writers queue
+            // instead of failing while another connection holds the write lock.
+            Backend::Sqlite => {
+                pool_options
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, backend })
+    }
+
+    /// Runs the migrations for this backend: each service keeps `migrations/postgres` and
+    /// `migrations/sqlite` and passes the matching embedded migrator.
+    pub async fn migrate(&self, postgres: &Migrator, sqlite: &Migrator) -> Result<(), StorageError> {
+        match self.backend {
+            Backend::Postgres => postgres.run(&self.pool).await?,
+            Backend::Sqlite => sqlite.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend, StorageError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(StorageError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned()))
+    }
+}
+
+/// Microseconds since the Unix epoch, the one timestamp representation in every store.
+pub fn now_micros() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Creates an empty PostgreSQL database with a unique name next to `admin_url`'s database and returns
+/// its URL. Tests use it to get a fresh database each.
+pub async fn create_scratch_postgres(admin_url: &str, prefix: &str) -> Result<String, StorageError> {
+    sqlx::any::install_default_drivers();
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = AnyConnectOptions::from_str(admin_url)?.connect().await?;
+    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await?;
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let base = match base.rsplit_once('/') {
+        Some((server, _db)) if server.contains("//") && !server.ends_with('/') => server,
+        _ => base.trim_end_matches('/'),
+    };
+    Ok(match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_scheme() {
+        assert_eq!(backend_of("postgres://localhost/x").unwrap(), Backend::Postgres);
+        assert_eq!(backend_of("sqlite://data/x.db").unwrap(), Backend::Sqlite);
+        assert!(matches!(backend_of("mysql://x"), Err(StorageError::UnsupportedUrl(s)) if s == "mysql"));
+    }
+}
