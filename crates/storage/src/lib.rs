@@ -142,7 +142,8 @@ pub async fn create_scratch_postgres(admin_url: &str, prefix: &str) -> Result<St
     sqlx::any::install_default_drivers();
     let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
     let mut conn = AnyConnectOptions::from_str(admin_url)?.connect().await?;
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await?;
+    // The name is generated above from a prefix and a UUID, never from input.
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await?;
     let (base, query) = match admin_url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (admin_url, None),
