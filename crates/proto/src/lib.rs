@@ -25,8 +25,7 @@ pub mod ingestion {
 }
 
 /// The encoded `FileDescriptorSet` of every socialops proto, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    tonic::include_file_descriptor_set!("socialops_descriptor");
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("socialops_descriptor");
 
 pub use pbjson_types::Timestamp;
 
@@ -71,7 +70,8 @@ mod tests {
             panic!("expected a comment, got {:?}", event.payload);
         };
         assert_eq!(comment.text, "很好用");
-        let back: SocialEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        let back: SocialEvent =
+            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
         assert_eq!(back, event);
     }
 

@@ -47,7 +47,10 @@ fn default_max_connections() -> u32 {
 
 impl DatabaseConfig {
     pub fn sqlite_file(path: &Path) -> Self {
-        Self { url: format!("sqlite://{}?mode=rwc", path.display()), max_connections: 4 }
+        Self {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            max_connections: 4,
+        }
     }
 }
 
@@ -93,7 +96,11 @@ impl Db {
 
     /// Runs the migrations for this backend: each service keeps `migrations/postgres` and
     /// `migrations/sqlite` and passes the matching embedded migrator.
-    pub async fn migrate(&self, postgres: &Migrator, sqlite: &Migrator) -> Result<(), StorageError> {
+    pub async fn migrate(
+        &self,
+        postgres: &Migrator,
+        sqlite: &Migrator,
+    ) -> Result<(), StorageError> {
         match self.backend {
             Backend::Postgres => postgres.run(&self.pool).await?,
             Backend::Sqlite => sqlite.run(&self.pool).await?,
@@ -124,7 +131,9 @@ fn backend_of(url: &str) -> Result<Backend, StorageError> {
     } else if url.starts_with("sqlite:") {
         Ok(Backend::Sqlite)
     } else {
-        Err(StorageError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned()))
+        Err(StorageError::UnsupportedUrl(
+            url.split(':').next().unwrap_or_default().to_owned(),
+        ))
     }
 }
 
@@ -138,12 +147,16 @@ pub fn now_micros() -> i64 {
 
 /// Creates an empty PostgreSQL database with a unique name next to `admin_url`'s database and returns
 /// its URL. Tests use it to get a fresh database each.
-pub async fn create_scratch_postgres(admin_url: &str, prefix: &str) -> Result<String, StorageError> {
+pub async fn create_scratch_postgres(
+    admin_url: &str,
+    prefix: &str,
+) -> Result<String, StorageError> {
     sqlx::any::install_default_drivers();
     let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
     let mut conn = AnyConnectOptions::from_str(admin_url)?.connect().await?;
     // The name is generated above from a prefix and a UUID, never from input.
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await?;
     let (base, query) = match admin_url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (admin_url, None),
@@ -164,8 +177,84 @@ mod tests {
 
     #[test]
     fn backend_is_chosen_by_scheme() {
-        assert_eq!(backend_of("postgres://localhost/x").unwrap(), Backend::Postgres);
+        assert_eq!(
+            backend_of("postgres://localhost/x").unwrap(),
+            Backend::Postgres
+        );
         assert_eq!(backend_of("sqlite://data/x.db").unwrap(), Backend::Sqlite);
-        assert!(matches!(backend_of("mysql://x"), Err(StorageError::UnsupportedUrl(s)) if s == "mysql"));
+        assert!(
+            matches!(backend_of("mysql://x"), Err(StorageError::UnsupportedUrl(s)) if s == "mysql")
+        );
+    }
+}
+
+/// SQL text built at run time with numbered `$n` placeholders, which both backends accept (sqlx's
+/// `QueryBuilder<Any>` writes `?`, which PostgreSQL rejects). Values are bound separately, in the
+/// order their placeholders were pushed.
+#[derive(Debug, Clone)]
+pub struct SqlText {
+    sql: String,
+    num_params: usize,
+}
+
+impl SqlText {
+    pub fn new(sql: &str) -> Self {
+        Self {
+            sql: sql.to_owned(),
+            num_params: 0,
+        }
+    }
+
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends the next placeholder.
+    pub fn param(&mut self) -> &mut Self {
+        self.num_params += 1;
+        self.sql.push('$');
+        self.sql.push_str(&self.num_params.to_string());
+        self
+    }
+
+    /// Appends `(…),(…)`: `rows` tuples of `columns` placeholders each, for a multi-row insert.
+    pub fn value_rows(&mut self, rows: usize, columns: usize) -> &mut Self {
+        for row in 0..rows {
+            self.sql.push_str(if row == 0 { "(" } else { ",(" });
+            for column in 0..columns {
+                if column > 0 {
+                    self.sql.push(',');
+                }
+                self.param();
+            }
+            self.sql.push(')');
+        }
+        self
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.num_params
+    }
+
+    /// The text, to pass to `sqlx::query`. It holds placeholders only, never values.
+    pub fn into_sql(self) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(self.sql)
+    }
+}
+
+#[cfg(test)]
+mod sql_text_tests {
+    use super::SqlText;
+
+    #[test]
+    fn numbers_placeholders_in_order() {
+        let mut sql = SqlText::new("INSERT INTO t (a, b) VALUES ");
+        sql.value_rows(2, 2).push(" WHERE x = ").param();
+        assert_eq!(sql.num_params(), 5);
+        assert_eq!(
+            sql.into_sql().0,
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) WHERE x = $5"
+        );
     }
 }

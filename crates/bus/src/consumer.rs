@@ -1,0 +1,367 @@
+//! At-least-once batch consumer: offsets are stored only once the handler said the batch is durable and
+//! its dead letters are acknowledged by the broker; librdkafka's auto-commit then commits stored offsets.
+
+mod context;
+mod handler;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::config::KafkaConfig;
+use crate::error::BusError;
+use crate::headers;
+use crate::message::ReceivedMessage;
+use crate::producer::{Producer, Record};
+use socialops_telemetry::set_parent_from_headers;
+use context::Context;
+pub use handler::{BatchHandler, DeadLetter, HandlerError};
+
+pub struct ConsumerSettings {
+    pub group_id: String,
+    pub topics: Vec<String>,
+    /// Most messages handed to one `handle` call, e.g. 1000.
+    pub max_batch: usize,
+    /// How long to linger after the first message to fill a batch, e.g. 20 ms.
+    pub max_wait: Duration,
+    pub dlq_topic: String,
+    /// Budget for finishing the batch in hand and committing after shutdown; keep it below
+    /// `session.timeout.ms` (45 s by default). Three quarters go to the batch, the rest to the commit.
+    pub drain_timeout: Duration,
+}
+
+/// Runs until `shutdown`, then finishes the batch in hand, commits and leaves the group, all within
+/// `settings.drain_timeout`. Returns an error only for what retrying cannot fix (bad configuration, a
+/// fatal librdkafka error).
+pub async fn run_consumer<H: BatchHandler>(
+    config: &KafkaConfig,
+    settings: ConsumerSettings,
+    handler: Arc<H>,
+    producer: Producer,
+    shutdown: CancellationToken,
+) -> Result<(), BusError> {
+    let context = Context { group: settings.group_id.clone() };
+    let consumer: Arc<StreamConsumer<Context>> = Arc::new(
+        config
+            .client_config(&[
+                ("group.id", &settings.group_id),
+                ("enable.auto.commit", "true"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("statistics.interval.ms", "5000"),
+            ])
+            .create_with_context(context)?,
+    );
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    info!(group = %settings.group_id, topics = ?topics, "consumer started");
+
+    let batcher = Batcher { handler, producer, settings: &settings };
+    let result = loop {
+        let batch = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break Ok(()),
+            batch = next_batch(&consumer, settings.max_batch, settings.max_wait) => match batch {
+                Ok(batch) => batch,
+                Err(e) => break Err(e),
+            },
+        };
+        let drain_expired = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(settings.drain_timeout * 3 / 4).await;
+        };
+        let processed = tokio::select! {
+            biased;
+            processed = batcher.process(&batch) => processed,
+            () = drain_expired => {
+                warn!(group = %settings.group_id, "batch abandoned at drain timeout");
+                false
+            }
+        };
+        if processed {
+            store_offsets(&consumer, &batch);
+        }
+        if shutdown.is_cancelled() {
+            break Ok(());
+        }
+    };
+    close(consumer, settings.drain_timeout / 4).await;
+    info!(group = %settings.group_id, "consumer stopped");
+    result
+}
+
+/// Messages with a payload go to the handler; the others are dead-lettered without it.
+struct Batch {
+    messages: Vec<ReceivedMessage>,
+    empty: Vec<ReceivedMessage>,
+}
+
+/// Waits for one message, then lingers up to `max_wait` to fill the batch.
+async fn next_batch(
+    consumer: &StreamConsumer<Context>,
+    max_batch: usize,
+    max_wait: Duration,
+) -> Result<Batch, BusError> {
+    let mut batch = Batch { messages: Vec::with_capacity(max_batch.min(1024)), empty: Vec::new() };
+    let mut add = |message: ReceivedMessage| match message.payload {
+        Some(_) => batch.messages.push(message),
+        None => batch.empty.push(message),
+    };
+    loop {
+        match consumer.recv().await {
+            Ok(message) => {
+                add(ReceivedMessage::from_borrowed(&message));
+                break;
+            }
+            Err(e) => poll_error(e)?,
+        }
+    }
+    let linger_until = tokio::time::Instant::now() + max_wait;
+    for _ in 1..max_batch {
+        match tokio::time::timeout_at(linger_until, consumer.recv()).await {
+            Err(_elapsed) => break,
+            Ok(Ok(message)) => add(ReceivedMessage::from_borrowed(&message)),
+            Ok(Err(e)) => poll_error(e)?,
+        }
+    }
+    Ok(batch)
+}
+
+/// Errors from a consumer poll are mostly informational (a broker went away, a partition reached EOF);
+/// librdkafka recovers by itself. Only fatal ones end the consumer.
+fn poll_error(e: KafkaError) -> Result<(), BusError> {
+    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+        error!(error = %e, "fatal consumer error");
+        return Err(e.into());
+    }
+    warn!(error = %e, "consumer poll error");
+    Ok(())
+}
+
+struct Batcher<'s, H> {
+    handler: Arc<H>,
+    producer: Producer,
+    settings: &'s ConsumerSettings,
+}
+
+struct Doomed<'b> {
+    message: &'b ReceivedMessage,
+    reason: String,
+    tenant: Option<String>,
+}
+
+impl<H: BatchHandler> Batcher<'_, H> {
+    /// Handles the batch and delivers its dead letters, retrying both until they succeed; true when the
+    /// batch's offsets may be stored. The caller bounds it during a drain.
+    async fn process(&self, batch: &Batch) -> bool {
+        let started = Instant::now();
+        let mut doomed: Vec<Doomed<'_>> = batch
+            .empty
+            .iter()
+            .map(|message| Doomed { message, reason: "message has no payload".into(), tenant: None })
+            .collect();
+        if !batch.messages.is_empty() {
+            let letters = self.handle_with_retry(&batch.messages).await;
+            let mut seen = BTreeSet::new();
+            for letter in letters {
+                match batch.messages.get(letter.index) {
+                    Some(message) if seen.insert(letter.index) => {
+                        doomed.push(Doomed { message, reason: letter.reason, tenant: letter.tenant });
+                    }
+                    Some(_) => {}
+                    None => error!(index = letter.index, size = batch.messages.len(), "dead letter index out of range"),
+                }
+            }
+        }
+        if !doomed.is_empty() {
+            self.dead_letter_with_retry(&doomed).await;
+        }
+        let group = self.settings.group_id.clone();
+        metrics::histogram!("socialops_consumer_batch_seconds", "group" => group.clone())
+            .record(started.elapsed().as_secs_f64());
+        for (topic, count) in count_by_topic(batch) {
+            metrics::counter!("socialops_consumer_messages_total", "topic" => topic.to_owned(), "group" => group.clone())
+                .increment(count);
+        }
+        true
+    }
+
+    async fn handle_with_retry(&self, messages: &[ReceivedMessage]) -> Vec<DeadLetter> {
+        let span = info_span!("consume_batch", group = %self.settings.group_id, size = messages.len());
+        if let Some(first) = messages.first() {
+            set_parent_from_headers(&span, |name| first.header_str(name).map(str::to_owned));
+        }
+        let attempt = || self.handler.handle(messages).instrument(span.clone());
+        let retrying = attempt.retry(backoff()).sleep(tokio::time::sleep).notify(|e: &HandlerError, wait: Duration| {
+            warn!(group = %self.settings.group_id, error = %e, retry_in_ms = wait.as_millis() as u64, "batch handler failed");
+        });
+        match retrying.await {
+            Ok(letters) => letters,
+            Err(_) => unreachable!("the backoff retries without limit"),
+        }
+    }
+
+    async fn dead_letter_with_retry(&self, doomed: &[Doomed<'_>]) {
+        let dlq_headers: Vec<Vec<(String, Vec<u8>)>> = doomed
+            .iter()
+            .map(|d| dead_letter_headers(d.message, &d.reason, d.tenant.as_deref()))
+            .collect();
+        let send = || {
+            let records: Vec<Record<'_>> = doomed
+                .iter()
+                .zip(&dlq_headers)
+                .map(|(d, headers)| Record {
+                    topic: &self.settings.dlq_topic,
+                    key: d.message.key.as_deref(),
+                    payload: d.message.payload.as_deref(),
+                    headers,
+                })
+                .collect();
+            self.producer.send_records(records)
+        };
+        let retrying = send.retry(backoff()).sleep(tokio::time::sleep).notify(|e: &BusError, wait: Duration| {
+            warn!(topic = %self.settings.dlq_topic, error = %e, retry_in_ms = wait.as_millis() as u64, "dead-letter delivery failed");
+        });
+        if retrying.await.is_err() {
+            unreachable!("the backoff retries without limit");
+        }
+        for d in doomed {
+            let m = d.message;
+            warn!(topic = %m.topic, partition = m.partition, offset = m.offset, reason = %d.reason, "dead-lettered message");
+            metrics::counter!("socialops_dead_letters_total", "topic" => m.topic.clone()).increment(1);
+        }
+    }
+}
+
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+}
+
+pub(crate) fn dead_letter_headers(
+    message: &ReceivedMessage,
+    reason: &str,
+    tenant: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> =
+        message.headers.iter().filter(|(k, _)| !headers::is_dead_letter_header(k)).cloned().collect();
+    out.push((headers::DLQ_REASON.into(), reason.as_bytes().to_vec()));
+    out.push((headers::DLQ_SOURCE_TOPIC.into(), message.topic.as_bytes().to_vec()));
+    out.push((headers::DLQ_PARTITION.into(), message.partition.to_string().into_bytes()));
+    out.push((headers::DLQ_OFFSET.into(), message.offset.to_string().into_bytes()));
+    if let Some(tenant) = tenant {
+        out.push((headers::DLQ_TENANT.into(), tenant.as_bytes().to_vec()));
+    }
+    out
+}
+
+fn count_by_topic(batch: &Batch) -> BTreeMap<&str, u64> {
+    let mut counts = BTreeMap::new();
+    for m in batch.messages.iter().chain(&batch.empty) {
+        *counts.entry(m.topic.as_str()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The next offset to consume per partition of the batch.
+fn next_offsets<'b>(messages: impl IntoIterator<Item = &'b ReceivedMessage>) -> BTreeMap<(&'b str, i32), i64> {
+    let mut next = BTreeMap::new();
+    for m in messages {
+        let entry = next.entry((m.topic.as_str(), m.partition)).or_insert(m.offset + 1);
+        *entry = (*entry).max(m.offset + 1);
+    }
+    next
+}
+
+fn store_offsets(consumer: &StreamConsumer<Context>, batch: &Batch) {
+    for ((topic, partition), offset) in next_offsets(batch.messages.iter().chain(&batch.empty)) {
+        match consumer.store_offset(topic, partition, offset) {
+            Ok(()) => {}
+            // The partition was revoked while the batch was handled; its new owner starts from the last
+            // commit and sees these messages again.
+            Err(KafkaError::StoreOffset(RDKafkaErrorCode::State | RDKafkaErrorCode::UnknownPartition)) => {
+                debug!(topic, partition, offset, "offset not stored for revoked partition");
+            }
+            Err(e) => warn!(topic, partition, offset, error = %e, "storing offset failed"),
+        }
+    }
+}
+
+/// Final synchronous commit and group leave. Both block in librdkafka, so they run off the runtime.
+async fn close(consumer: Arc<StreamConsumer<Context>>, budget: Duration) {
+    let closing = tokio::task::spawn_blocking(move || {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => warn!(error = %e, "final commit failed"),
+        }
+        consumer.unsubscribe();
+        drop(consumer);
+    });
+    if tokio::time::timeout(budget, closing).await.is_err() {
+        warn!("consumer close exceeded the drain timeout");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(topic: &str, partition: i32, offset: i64) -> ReceivedMessage {
+        ReceivedMessage {
+            topic: topic.into(),
+            partition,
+            offset,
+            key: Some(b"k".to_vec()),
+            payload: Some(b"p".to_vec()),
+            headers: vec![
+                ("traceparent".into(), b"tp".to_vec()),
+                (headers::DLQ_REASON.into(), b"older reason".to_vec()),
+            ],
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn next_offsets_take_the_highest_per_partition() {
+        let batch = [message("a", 0, 5), message("a", 1, 9), message("a", 0, 7), message("b", 0, 1)];
+        let next = next_offsets(&batch);
+        assert_eq!(next.get(&("a", 0)), Some(&8));
+        assert_eq!(next.get(&("a", 1)), Some(&10));
+        assert_eq!(next.get(&("b", 0)), Some(&2));
+        assert_eq!(next.len(), 3);
+    }
+
+    #[test]
+    fn dead_letter_headers_keep_originals_and_replace_old_dlq_headers() {
+        let got = dead_letter_headers(&message("src", 2, 41), "bad json", Some("brand-1"));
+        let find = |name| headers::find_str(&got, name);
+        assert_eq!(find("traceparent"), Some("tp"));
+        assert_eq!(find(headers::DLQ_REASON), Some("bad json"));
+        assert_eq!(got.iter().filter(|(k, _)| k == headers::DLQ_REASON).count(), 1);
+        assert_eq!(find(headers::DLQ_SOURCE_TOPIC), Some("src"));
+        assert_eq!(find(headers::DLQ_PARTITION), Some("2"));
+        assert_eq!(find(headers::DLQ_OFFSET), Some("41"));
+        assert_eq!(find(headers::DLQ_TENANT), Some("brand-1"));
+        let untenanted = dead_letter_headers(&message("src", 0, 0), "x", None);
+        assert_eq!(headers::find(&untenanted, headers::DLQ_TENANT), None);
+    }
+
+    #[test]
+    fn handler_error_wraps_any_error() {
+        fn fails() -> Result<(), HandlerError> {
+            "x".parse::<i32>()?;
+            Ok(())
+        }
+        assert!(fails().unwrap_err().to_string().contains("invalid digit"));
+        assert_eq!(HandlerError::msg("store down").to_string(), "store down");
+    }
+}

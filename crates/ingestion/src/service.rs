@@ -1,0 +1,187 @@
+//! Wiring: the store, the raw-topic consumer, the outbox relay and the gRPC server, started together
+//! and stopped in order (consumer and relay drain first, the gRPC server stops last).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socialops_auth::{AuthInterceptor, TokenStore};
+use socialops_bus::{ConsumerSettings, KafkaConfig, OutboxRelay, Producer, Topics};
+use socialops_grpc::GrpcServer;
+use socialops_proto::ingestion::v1::ingestion_service_server::IngestionServiceServer;
+use socialops_storage::{DatabaseConfig, Db};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::IngestionApi;
+use crate::config::IngestionConfig;
+use crate::consume::RawEventHandler;
+use crate::domain::{AliasHasher, Validator};
+use crate::error::IngestionError;
+use crate::ingest::Ingestor;
+use crate::store::EventStore;
+
+/// Partitions for topics the service creates when they are missing (production creates them ahead).
+const DEFAULT_PARTITIONS: i32 = 6;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Development-only alias key, used when none is configured under `socialops dev`.
+pub const DEV_ALIAS_KEY: &str = "socialops-dev-alias-key";
+
+/// What the service needs from the process around it.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub kafka: KafkaConfig,
+    pub topics: Topics,
+    pub tokens: TokenStore,
+    pub data_dir: PathBuf,
+}
+
+pub struct RunningIngestion {
+    pub grpc_addr: SocketAddr,
+    pub store: EventStore,
+    tasks: JoinSet<Result<(), IngestionError>>,
+    grpc_task: tokio::task::JoinHandle<Result<(), IngestionError>>,
+    grpc_shutdown: CancellationToken,
+    shutdown: CancellationToken,
+}
+
+pub async fn start(
+    config: &IngestionConfig,
+    deps: Dependencies,
+    shutdown: CancellationToken,
+) -> Result<RunningIngestion, IngestionError> {
+    let alias_key = config
+        .alias_key
+        .clone()
+        .ok_or_else(|| IngestionError::InvalidArgument("ingestion.alias_key: required".into()))?;
+    let database = config
+        .database
+        .clone()
+        .unwrap_or_else(|| DatabaseConfig::sqlite_file(&deps.data_dir.join("ingestion.db")));
+    let db = Db::connect(&database).await?;
+    let store = EventStore::open(db.clone()).await?;
+
+    let topics = &deps.topics;
+    if let Err(error) = socialops_bus::ensure_topics(
+        &deps.kafka,
+        &[&topics.raw, &topics.events, &topics.dlq, &topics.privacy],
+        DEFAULT_PARTITIONS,
+    )
+    .await
+    {
+        tracing::warn!(error = %error, "could not create topics, assuming they exist");
+    }
+
+    let producer = Producer::new(&deps.kafka)?;
+    let relay = OutboxRelay::new(db, producer.clone(), config.relay_batch);
+    let validator = Validator::new(config.limits(), AliasHasher::new(alias_key));
+    let ingestor = Arc::new(Ingestor::new(
+        store.clone(),
+        validator,
+        topics.events.clone(),
+        relay.notifier(),
+    ));
+
+    let mut tasks = JoinSet::new();
+    let consumer_settings = ConsumerSettings {
+        group_id: config.consumer_group.clone(),
+        topics: vec![topics.raw.clone()],
+        max_batch: config.consume_batch,
+        max_wait: Duration::from_millis(20),
+        dlq_topic: topics.dlq.clone(),
+        drain_timeout: DRAIN_TIMEOUT,
+    };
+    let handler = Arc::new(RawEventHandler::new(ingestor.clone()));
+    tasks.spawn({
+        let (kafka, producer, shutdown) = (deps.kafka.clone(), producer.clone(), shutdown.clone());
+        async move {
+            Ok(
+                socialops_bus::run_consumer(&kafka, consumer_settings, handler, producer, shutdown)
+                    .await?,
+            )
+        }
+    });
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move { Ok(relay.run(shutdown).await?) }
+    });
+
+    let api = IngestionApi {
+        ingestor,
+        producer,
+        kafka: deps.kafka.clone(),
+        topics: topics.clone(),
+        consumer_group: config.consumer_group.clone(),
+        max_batch_events: config.max_batch_events,
+    };
+    let mut server = GrpcServer::new(&[socialops_proto::FILE_DESCRIPTOR_SET]);
+    server
+        .add_service(IngestionServiceServer::with_interceptor(
+            api,
+            AuthInterceptor::new(deps.tokens.clone()),
+        ))
+        .await;
+    let listener = TcpListener::bind(config.grpc_listen).await.map_err(|e| {
+        IngestionError::InvalidArgument(format!(
+            "ingestion.grpc_listen {}: {e}",
+            config.grpc_listen
+        ))
+    })?;
+    let grpc_addr = listener
+        .local_addr()
+        .map_err(|e| IngestionError::InvalidArgument(e.to_string()))?;
+    let grpc_shutdown = CancellationToken::new();
+    let grpc_task = tokio::spawn({
+        let grpc_shutdown = grpc_shutdown.clone();
+        async move {
+            server
+                .serve(listener, grpc_shutdown)
+                .await
+                .map_err(|e| IngestionError::InvalidArgument(format!("grpc server: {e}")))
+        }
+    });
+    tracing::info!(%grpc_addr, "ingestion started");
+    Ok(RunningIngestion {
+        grpc_addr,
+        store,
+        tasks,
+        grpc_task,
+        grpc_shutdown,
+        shutdown,
+    })
+}
+
+impl RunningIngestion {
+    /// Runs until shutdown is requested or a task fails; then drains the consumer and relay and stops
+    /// the gRPC server last.
+    pub async fn wait(mut self) -> Result<(), IngestionError> {
+        let mut outcome = Ok(());
+        tokio::select! {
+            () = self.shutdown.cancelled() => {}
+            Some(finished) = self.tasks.join_next() => {
+                outcome = flatten(finished);
+                if let Err(error) = &outcome {
+                    tracing::error!(error = %error, "ingestion task failed, shutting down");
+                }
+                self.shutdown.cancel();
+            }
+        }
+        while let Some(finished) = self.tasks.join_next().await {
+            if let Err(error) = flatten(finished) {
+                tracing::error!(error = %error, "ingestion task failed while draining");
+                outcome = outcome.and(Err(error));
+            }
+        }
+        self.grpc_shutdown.cancel();
+        let served = flatten(self.grpc_task.await);
+        outcome.and(served)
+    }
+}
+
+fn flatten(
+    joined: Result<Result<(), IngestionError>, tokio::task::JoinError>,
+) -> Result<(), IngestionError> {
+    joined.map_err(|e| IngestionError::InvalidArgument(format!("task panicked: {e}")))?
+}

@@ -1,0 +1,75 @@
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+use socialops_auth::{Role, TokenStore};
+use socialops_bus::EmbeddedBroker;
+use socialops_ingestion::{DEV_ALIAS_KEY, Dependencies};
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::{cancel_on_signal, spawn_metrics};
+use crate::config::Config;
+
+const DEV_TENANT: &str = "demo";
+const DEV_PARTITIONS: i32 = 3;
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where the SQLite files live; overrides `data_dir`.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+    /// The ingestion gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    grpc_listen: SocketAddr,
+    /// The Prometheus metrics address.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    metrics_listen: SocketAddr,
+}
+
+pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(config_file, None)?;
+    let _telemetry = socialops_telemetry::init(&config.telemetry)?;
+    if let Some(data_dir) = args.data_dir {
+        config.data_dir = data_dir;
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+
+    let broker = EmbeddedBroker::start(&config.topics.all(), DEV_PARTITIONS)?;
+    let tokens = TokenStore::from_config(&config.auth)?;
+    let admin = tokens.issue(DEV_TENANT, Role::Admin);
+
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let metrics_addr = spawn_metrics(args.metrics_listen, shutdown.clone()).await?;
+
+    let mut ingestion_config = config.ingestion.clone();
+    ingestion_config.grpc_listen = args.grpc_listen;
+    ingestion_config
+        .alias_key
+        .get_or_insert_with(|| SecretString::from(DEV_ALIAS_KEY));
+    let deps = Dependencies {
+        kafka: broker.kafka_config(),
+        topics: config.topics.clone(),
+        tokens,
+        data_dir: config.data_dir.clone(),
+    };
+    let ingestion = socialops_ingestion::start(&ingestion_config, deps, shutdown.clone()).await?;
+
+    println!("socialops dev is running (development only: the broker keeps messages in memory)");
+    println!("  ingestion gRPC   http://{}", ingestion.grpc_addr);
+    println!("  Kafka bootstrap  {}", broker.bootstrap_servers());
+    println!("  metrics          http://{metrics_addr}/metrics");
+    println!("  data directory   {}", config.data_dir.display());
+    println!(
+        "  admin token for tenant `{DEV_TENANT}`: {}",
+        admin.token.expose_secret()
+    );
+    println!("Press Ctrl-C to stop.");
+
+    ingestion.wait().await?;
+    drop(broker);
+    Ok(())
+}

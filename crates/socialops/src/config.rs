@@ -1,0 +1,121 @@
+//! The process configuration: defaults < TOML file < `SOCIALOPS_*` environment (`__` between levels).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use socialops_auth::AuthConfig;
+use socialops_bus::{KafkaConfig, Topics};
+use socialops_ingestion::IngestionConfig;
+use socialops_telemetry::TelemetryConfig;
+
+/// Top-level sections; environment variables naming anything else under `SOCIALOPS_` (such as the
+/// test suite's `SOCIALOPS_TEST_*`) are not configuration and are left alone.
+const SECTIONS: &[&str] = &[
+    "data_dir",
+    "kafka",
+    "topics",
+    "telemetry",
+    "auth",
+    "ingestion",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub kafka: Option<KafkaConfig>,
+    pub topics: Topics,
+    pub telemetry: TelemetryConfig,
+    pub auth: AuthConfig,
+    pub ingestion: IngestionConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            kafka: None,
+            topics: Topics::default(),
+            telemetry: TelemetryConfig::default(),
+            auth: AuthConfig::default(),
+            ingestion: IngestionConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file if given, then the environment. `database_url_for` maps the conventional
+    /// `DATABASE_URL` onto that service's database when a single service is served.
+    pub fn load(file: Option<&Path>, database_url_for: Option<&str>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        if let Some(service) = database_url_for {
+            let key = format!("{service}.database.url");
+            figment = figment.merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(move |_| key.clone().into()),
+            );
+        }
+        figment = figment.merge(Env::prefixed("SOCIALOPS_").split("__").filter(|key| {
+            SECTIONS
+                .iter()
+                .any(|s| key.as_str() == *s || key.as_str().starts_with(&format!("{s}.")))
+        }));
+        figment.extract().context("invalid configuration")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_with_database_url() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "socialops.toml",
+                r#"
+                [kafka]
+                bootstrap_servers = "file:9092"
+                [ingestion]
+                max_clock_skew = "10m"
+                "#,
+            )?;
+            jail.set_env("SOCIALOPS_KAFKA__BOOTSTRAP_SERVERS", "env:9092");
+            jail.set_env("SOCIALOPS_INGESTION__MAX_BATCH_EVENTS", "50");
+            jail.set_env("SOCIALOPS_TEST_KAFKA", "ignored:1");
+            jail.set_env("DATABASE_URL", "postgres://db/ingestion");
+            let config =
+                Config::load(Some(Path::new("socialops.toml")), Some("ingestion")).unwrap();
+            assert_eq!(config.kafka.unwrap().bootstrap_servers, "env:9092");
+            assert_eq!(config.ingestion.max_clock_skew.as_secs(), 600);
+            assert_eq!(config.ingestion.max_batch_events, 50);
+            assert_eq!(
+                config.ingestion.database.unwrap().url,
+                "postgres://db/ingestion"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[ingestion]\nmax_clok_skew = \"1m\"\n")?;
+            let err = Config::load(Some(Path::new("bad.toml")), None).unwrap_err();
+            assert!(format!("{err:#}").contains("max_clok_skew"), "{err:#}");
+            Ok(())
+        });
+    }
+}
