@@ -10,21 +10,34 @@ use crate::error::BusError;
 
 /// Creates the topics that do not exist yet with `partitions` partitions and the broker's default
 /// replication factor; existing topics are left as they are.
-pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str], partitions: i32) -> Result<(), BusError> {
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<(), BusError> {
     if topics.is_empty() {
         return Ok(());
     }
     let admin: AdminClient<DefaultClientContext> = config.client_config(&[]).create()?;
     // -1 asks the broker for its `default.replication.factor`, so the same call works on a one-broker
     // development cluster and in production.
-    let new_topics: Vec<NewTopic<'_>> =
-        topics.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1))).collect();
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)))
+        .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(topic) => info!(topic = %topic, partitions, "topic created"),
-            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic = %topic, "topic exists"),
-            Err((topic, code)) => return Err(BusError::CreateTopic { topic, reason: code.to_string() }),
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                debug!(topic = %topic, "topic exists")
+            }
+            Err((topic, code)) => {
+                return Err(BusError::CreateTopic {
+                    topic,
+                    reason: code.to_string(),
+                });
+            }
         }
     }
     Ok(())

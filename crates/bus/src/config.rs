@@ -16,7 +16,10 @@ pub struct KafkaConfig {
 
 impl KafkaConfig {
     pub fn new(bootstrap_servers: impl Into<String>) -> Self {
-        Self { bootstrap_servers: bootstrap_servers.into(), properties: BTreeMap::new() }
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            properties: BTreeMap::new(),
+        }
     }
 
     /// `defaults` first, then the configured properties, so an operator can override any of them.

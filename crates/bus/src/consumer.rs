@@ -19,9 +19,9 @@ use crate::error::BusError;
 use crate::headers;
 use crate::message::ReceivedMessage;
 use crate::producer::{Producer, Record};
-use socialops_telemetry::set_parent_from_headers;
 use context::Context;
 pub use handler::{BatchHandler, DeadLetter, HandlerError};
+use socialops_telemetry::set_parent_from_headers;
 
 pub struct ConsumerSettings {
     pub group_id: String,
@@ -46,7 +46,9 @@ pub async fn run_consumer<H: BatchHandler>(
     producer: Producer,
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
-    let context = Context { group: settings.group_id.clone() };
+    let context = Context {
+        group: settings.group_id.clone(),
+    };
     let consumer: Arc<StreamConsumer<Context>> = Arc::new(
         config
             .client_config(&[
@@ -62,7 +64,11 @@ pub async fn run_consumer<H: BatchHandler>(
     consumer.subscribe(&topics)?;
     info!(group = %settings.group_id, topics = ?topics, "consumer started");
 
-    let batcher = Batcher { handler, producer, settings: &settings };
+    let batcher = Batcher {
+        handler,
+        producer,
+        settings: &settings,
+    };
     let result = loop {
         let batch = tokio::select! {
             biased;
@@ -78,7 +84,7 @@ pub async fn run_consumer<H: BatchHandler>(
         };
         let processed = tokio::select! {
             biased;
-            processed = batcher.process(&batch) => processed,
+            () = batcher.process(&batch) => true,
             () = drain_expired => {
                 warn!(group = %settings.group_id, "batch abandoned at drain timeout");
                 false
@@ -108,7 +114,10 @@ async fn next_batch(
     max_batch: usize,
     max_wait: Duration,
 ) -> Result<Batch, BusError> {
-    let mut batch = Batch { messages: Vec::with_capacity(max_batch.min(1024)), empty: Vec::new() };
+    let mut batch = Batch {
+        messages: Vec::with_capacity(max_batch.min(1024)),
+        empty: Vec::new(),
+    };
     let mut add = |message: ReceivedMessage| match message.payload {
         Some(_) => batch.messages.push(message),
         None => batch.empty.push(message),
@@ -157,14 +166,18 @@ struct Doomed<'b> {
 }
 
 impl<H: BatchHandler> Batcher<'_, H> {
-    /// Handles the batch and delivers its dead letters, retrying both until they succeed; true when the
-    /// batch's offsets may be stored. The caller bounds it during a drain.
-    async fn process(&self, batch: &Batch) -> bool {
+    /// Handles the batch and delivers its dead letters, retrying both until they succeed; once it returns
+    /// the batch's offsets may be stored. The caller bounds it during a drain.
+    async fn process(&self, batch: &Batch) {
         let started = Instant::now();
         let mut doomed: Vec<Doomed<'_>> = batch
             .empty
             .iter()
-            .map(|message| Doomed { message, reason: "message has no payload".into(), tenant: None })
+            .map(|message| Doomed {
+                message,
+                reason: "message has no payload".into(),
+                tenant: None,
+            })
             .collect();
         if !batch.messages.is_empty() {
             let letters = self.handle_with_retry(&batch.messages).await;
@@ -172,10 +185,18 @@ impl<H: BatchHandler> Batcher<'_, H> {
             for letter in letters {
                 match batch.messages.get(letter.index) {
                     Some(message) if seen.insert(letter.index) => {
-                        doomed.push(Doomed { message, reason: letter.reason, tenant: letter.tenant });
+                        doomed.push(Doomed {
+                            message,
+                            reason: letter.reason,
+                            tenant: letter.tenant,
+                        });
                     }
                     Some(_) => {}
-                    None => error!(index = letter.index, size = batch.messages.len(), "dead letter index out of range"),
+                    None => error!(
+                        index = letter.index,
+                        size = batch.messages.len(),
+                        "dead letter index out of range"
+                    ),
                 }
             }
         }
@@ -189,11 +210,11 @@ impl<H: BatchHandler> Batcher<'_, H> {
             metrics::counter!("socialops_consumer_messages_total", "topic" => topic.to_owned(), "group" => group.clone())
                 .increment(count);
         }
-        true
     }
 
     async fn handle_with_retry(&self, messages: &[ReceivedMessage]) -> Vec<DeadLetter> {
-        let span = info_span!("consume_batch", group = %self.settings.group_id, size = messages.len());
+        let span =
+            info_span!("consume_batch", group = %self.settings.group_id, size = messages.len());
         if let Some(first) = messages.first() {
             set_parent_from_headers(&span, |name| first.header_str(name).map(str::to_owned));
         }
@@ -210,7 +231,7 @@ impl<H: BatchHandler> Batcher<'_, H> {
     async fn dead_letter_with_retry(&self, doomed: &[Doomed<'_>]) {
         let dlq_headers: Vec<Vec<(String, Vec<u8>)>> = doomed
             .iter()
-            .map(|d| dead_letter_headers(d.message, &d.reason, d.tenant.as_deref()))
+            .map(|d| headers::for_dead_letter(d.message, &d.reason, d.tenant.as_deref()))
             .collect();
         let send = || {
             let records: Vec<Record<'_>> = doomed
@@ -234,7 +255,8 @@ impl<H: BatchHandler> Batcher<'_, H> {
         for d in doomed {
             let m = d.message;
             warn!(topic = %m.topic, partition = m.partition, offset = m.offset, reason = %d.reason, "dead-lettered message");
-            metrics::counter!("socialops_dead_letters_total", "topic" => m.topic.clone()).increment(1);
+            metrics::counter!("socialops_dead_letters_total", "topic" => m.topic.clone())
+                .increment(1);
         }
     }
 }
@@ -247,23 +269,6 @@ fn backoff() -> ExponentialBuilder {
         .without_max_times()
 }
 
-pub(crate) fn dead_letter_headers(
-    message: &ReceivedMessage,
-    reason: &str,
-    tenant: Option<&str>,
-) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> =
-        message.headers.iter().filter(|(k, _)| !headers::is_dead_letter_header(k)).cloned().collect();
-    out.push((headers::DLQ_REASON.into(), reason.as_bytes().to_vec()));
-    out.push((headers::DLQ_SOURCE_TOPIC.into(), message.topic.as_bytes().to_vec()));
-    out.push((headers::DLQ_PARTITION.into(), message.partition.to_string().into_bytes()));
-    out.push((headers::DLQ_OFFSET.into(), message.offset.to_string().into_bytes()));
-    if let Some(tenant) = tenant {
-        out.push((headers::DLQ_TENANT.into(), tenant.as_bytes().to_vec()));
-    }
-    out
-}
-
 fn count_by_topic(batch: &Batch) -> BTreeMap<&str, u64> {
     let mut counts = BTreeMap::new();
     for m in batch.messages.iter().chain(&batch.empty) {
@@ -272,24 +277,34 @@ fn count_by_topic(batch: &Batch) -> BTreeMap<&str, u64> {
     counts
 }
 
-/// The next offset to consume per partition of the batch.
-fn next_offsets<'b>(messages: impl IntoIterator<Item = &'b ReceivedMessage>) -> BTreeMap<(&'b str, i32), i64> {
-    let mut next = BTreeMap::new();
+/// The highest offset per partition of the batch.
+fn last_offsets<'b>(
+    messages: impl IntoIterator<Item = &'b ReceivedMessage>,
+) -> BTreeMap<(&'b str, i32), i64> {
+    let mut last = BTreeMap::new();
     for m in messages {
-        let entry = next.entry((m.topic.as_str(), m.partition)).or_insert(m.offset + 1);
-        *entry = (*entry).max(m.offset + 1);
+        let entry = last
+            .entry((m.topic.as_str(), m.partition))
+            .or_insert(m.offset);
+        *entry = (*entry).max(m.offset);
     }
-    next
+    last
 }
 
 fn store_offsets(consumer: &StreamConsumer<Context>, batch: &Batch) {
-    for ((topic, partition), offset) in next_offsets(batch.messages.iter().chain(&batch.empty)) {
+    for ((topic, partition), offset) in last_offsets(batch.messages.iter().chain(&batch.empty)) {
+        // Takes the offset of the last processed message: librdkafka stores and commits offset + 1.
         match consumer.store_offset(topic, partition, offset) {
             Ok(()) => {}
             // The partition was revoked while the batch was handled; its new owner starts from the last
             // commit and sees these messages again.
-            Err(KafkaError::StoreOffset(RDKafkaErrorCode::State | RDKafkaErrorCode::UnknownPartition)) => {
-                debug!(topic, partition, offset, "offset not stored for revoked partition");
+            Err(KafkaError::StoreOffset(
+                RDKafkaErrorCode::State | RDKafkaErrorCode::UnknownPartition,
+            )) => {
+                debug!(
+                    topic,
+                    partition, offset, "offset not stored for revoked partition"
+                );
             }
             Err(e) => warn!(topic, partition, offset, error = %e, "storing offset failed"),
         }
@@ -331,28 +346,18 @@ mod tests {
     }
 
     #[test]
-    fn next_offsets_take_the_highest_per_partition() {
-        let batch = [message("a", 0, 5), message("a", 1, 9), message("a", 0, 7), message("b", 0, 1)];
-        let next = next_offsets(&batch);
-        assert_eq!(next.get(&("a", 0)), Some(&8));
-        assert_eq!(next.get(&("a", 1)), Some(&10));
-        assert_eq!(next.get(&("b", 0)), Some(&2));
-        assert_eq!(next.len(), 3);
-    }
-
-    #[test]
-    fn dead_letter_headers_keep_originals_and_replace_old_dlq_headers() {
-        let got = dead_letter_headers(&message("src", 2, 41), "bad json", Some("brand-1"));
-        let find = |name| headers::find_str(&got, name);
-        assert_eq!(find("traceparent"), Some("tp"));
-        assert_eq!(find(headers::DLQ_REASON), Some("bad json"));
-        assert_eq!(got.iter().filter(|(k, _)| k == headers::DLQ_REASON).count(), 1);
-        assert_eq!(find(headers::DLQ_SOURCE_TOPIC), Some("src"));
-        assert_eq!(find(headers::DLQ_PARTITION), Some("2"));
-        assert_eq!(find(headers::DLQ_OFFSET), Some("41"));
-        assert_eq!(find(headers::DLQ_TENANT), Some("brand-1"));
-        let untenanted = dead_letter_headers(&message("src", 0, 0), "x", None);
-        assert_eq!(headers::find(&untenanted, headers::DLQ_TENANT), None);
+    fn last_offsets_take_the_highest_per_partition() {
+        let batch = [
+            message("a", 0, 5),
+            message("a", 1, 9),
+            message("a", 0, 7),
+            message("b", 0, 1),
+        ];
+        let last = last_offsets(&batch);
+        assert_eq!(last.get(&("a", 0)), Some(&7));
+        assert_eq!(last.get(&("a", 1)), Some(&9));
+        assert_eq!(last.get(&("b", 0)), Some(&1));
+        assert_eq!(last.len(), 3);
     }
 
     #[test]

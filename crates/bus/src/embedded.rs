@@ -55,7 +55,11 @@ impl EmbeddedBroker {
             .recv()
             .map_err(|_| BusError::Embedded("broker thread exited during start-up".into()))??;
         info!(bootstrap_servers = %bootstrap_servers, "embedded kafka started");
-        Ok(Self { bootstrap_servers, stop_tx: Some(stop_tx), thread: Some(thread) })
+        Ok(Self {
+            bootstrap_servers,
+            stop_tx: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     pub fn bootstrap_servers(&self) -> String {
@@ -73,5 +77,27 @@ impl Drop for EmbeddedBroker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_can_move_between_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<EmbeddedBroker>();
+    }
+
+    #[test]
+    fn creates_topics_and_exposes_its_address() {
+        let broker = EmbeddedBroker::start(&["a", "b"], 3).unwrap();
+        let servers = broker.bootstrap_servers();
+        assert!(
+            servers.starts_with("127.0.0.1:") || servers.starts_with("localhost:"),
+            "{servers}"
+        );
+        assert_eq!(broker.kafka_config().bootstrap_servers, servers);
     }
 }

@@ -23,14 +23,16 @@ impl BusError {
     /// Configuration mistakes and corrupt data are not.
     pub fn is_transient(&self) -> bool {
         match self {
-            BusError::Kafka(e) => !matches!(
-                e,
-                KafkaError::ClientConfig(..)
-                    | KafkaError::ClientCreation(_)
-                    | KafkaError::Subscription(_)
-                    | KafkaError::Nul(_)
-                    | KafkaError::MockCluster(_)
-            ) && e.rdkafka_error_code() != Some(RDKafkaErrorCode::Fatal),
+            BusError::Kafka(e) => {
+                !matches!(
+                    e,
+                    KafkaError::ClientConfig(..)
+                        | KafkaError::ClientCreation(_)
+                        | KafkaError::Subscription(_)
+                        | KafkaError::Nul(_)
+                        | KafkaError::MockCluster(_)
+                ) && e.rdkafka_error_code() != Some(RDKafkaErrorCode::Fatal)
+            }
             BusError::Storage(e) => matches!(
                 e,
                 sqlx::Error::Io(_)

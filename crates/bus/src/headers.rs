@@ -1,5 +1,7 @@
 //! Header names every socialops message may carry, and the compact encoding the outbox stores them in.
 
+use crate::message::ReceivedMessage;
+
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
 pub const CONTENT_TYPE: &str = "content-type";
@@ -20,12 +22,45 @@ pub fn is_dead_letter_header(name: &str) -> bool {
 
 /// The first header called `name`, if any.
 pub fn find<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
-    headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_slice())
+    headers
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_slice())
 }
 
 /// The first header called `name` when it is valid UTF-8.
 pub fn find_str<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
     find(headers, name).and_then(|value| std::str::from_utf8(value).ok())
+}
+
+/// The headers of a dead letter: the original ones, minus those of an earlier dead-lettering, plus
+/// why, where from and whose.
+pub(crate) fn for_dead_letter(
+    message: &ReceivedMessage,
+    reason: &str,
+    tenant: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out = without_dead_letter_headers(&message.headers);
+    out.push((DLQ_REASON.into(), reason.as_bytes().to_vec()));
+    out.push((DLQ_SOURCE_TOPIC.into(), message.topic.as_bytes().to_vec()));
+    out.push((
+        DLQ_PARTITION.into(),
+        message.partition.to_string().into_bytes(),
+    ));
+    out.push((DLQ_OFFSET.into(), message.offset.to_string().into_bytes()));
+    if let Some(tenant) = tenant {
+        out.push((DLQ_TENANT.into(), tenant.as_bytes().to_vec()));
+    }
+    out
+}
+
+/// The headers with every `dlq-*` one removed.
+pub(crate) fn without_dead_letter_headers(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .filter(|(k, _)| !is_dead_letter_header(k))
+        .cloned()
+        .collect()
 }
 
 /// Version byte in front of the outbox `headers` column, so the layout can change without guessing.
@@ -70,7 +105,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         headers.push((name, reader.take(value_len)?.to_vec()));
     }
     if !reader.bytes.is_empty() {
-        return Err(format!("{} trailing bytes after headers", reader.bytes.len()));
+        return Err(format!(
+            "{} trailing bytes after headers",
+            reader.bytes.len()
+        ));
     }
     Ok(headers)
 }
@@ -82,7 +120,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.bytes.len() < n {
-            return Err(format!("headers truncated: wanted {n} bytes, {} left", self.bytes.len()));
+            return Err(format!(
+                "headers truncated: wanted {n} bytes, {} left",
+                self.bytes.len()
+            ));
         }
         let (head, rest) = self.bytes.split_at(n);
         self.bytes = rest;
@@ -101,8 +142,14 @@ mod tests {
 
     fn sample() -> Vec<(String, Vec<u8>)> {
         vec![
-            (TRACEPARENT.into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
-            (CONTENT_TYPE.into(), CONTENT_TYPE_PROTOBUF.as_bytes().to_vec()),
+            (
+                TRACEPARENT.into(),
+                b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec(),
+            ),
+            (
+                CONTENT_TYPE.into(),
+                CONTENT_TYPE_PROTOBUF.as_bytes().to_vec(),
+            ),
             ("empty".into(), Vec::new()),
             ("binary".into(), vec![0, 255, 1, 254]),
             ("empty".into(), b"duplicate names are kept".to_vec()),
@@ -134,14 +181,53 @@ mod tests {
     fn lookups_find_the_first_match() {
         let headers = sample();
         assert_eq!(find(&headers, "empty"), Some(&b""[..]));
-        assert_eq!(find_str(&headers, CONTENT_TYPE), Some(CONTENT_TYPE_PROTOBUF));
+        assert_eq!(
+            find_str(&headers, CONTENT_TYPE),
+            Some(CONTENT_TYPE_PROTOBUF)
+        );
         assert_eq!(find_str(&headers, "binary"), None);
         assert_eq!(find(&headers, "missing"), None);
     }
 
     #[test]
+    fn dead_letter_headers_keep_originals_and_replace_old_dlq_headers() {
+        let got = for_dead_letter(&message("src", 2, 41), "bad json", Some("brand-1"));
+        let get = |name| find_str(&got, name);
+        assert_eq!(get("traceparent"), Some("tp"));
+        assert_eq!(get(DLQ_REASON), Some("bad json"));
+        assert_eq!(got.iter().filter(|(k, _)| k == DLQ_REASON).count(), 1);
+        assert_eq!(get(DLQ_SOURCE_TOPIC), Some("src"));
+        assert_eq!(get(DLQ_PARTITION), Some("2"));
+        assert_eq!(get(DLQ_OFFSET), Some("41"));
+        assert_eq!(get(DLQ_TENANT), Some("brand-1"));
+        let untenanted = for_dead_letter(&message("src", 0, 0), "x", None);
+        assert_eq!(find(&untenanted, DLQ_TENANT), None);
+    }
+
+    fn message(topic: &str, partition: i32, offset: i64) -> ReceivedMessage {
+        ReceivedMessage {
+            topic: topic.into(),
+            partition,
+            offset,
+            key: None,
+            payload: Some(b"p".to_vec()),
+            headers: vec![
+                (TRACEPARENT.into(), b"tp".to_vec()),
+                (DLQ_REASON.into(), b"older reason".to_vec()),
+            ],
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
     fn dead_letter_headers_are_recognised() {
-        for name in [DLQ_REASON, DLQ_SOURCE_TOPIC, DLQ_PARTITION, DLQ_OFFSET, DLQ_TENANT] {
+        for name in [
+            DLQ_REASON,
+            DLQ_SOURCE_TOPIC,
+            DLQ_PARTITION,
+            DLQ_OFFSET,
+            DLQ_TENANT,
+        ] {
             assert!(is_dead_letter_header(name));
         }
         assert!(!is_dead_letter_header(TRACEPARENT));

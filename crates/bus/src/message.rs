@@ -15,7 +15,12 @@ pub struct OutgoingMessage {
 
 impl OutgoingMessage {
     pub fn new(topic: impl Into<String>, key: Option<String>, payload: impl Into<Vec<u8>>) -> Self {
-        Self { topic: topic.into(), key, payload: payload.into(), headers: Vec::new() }
+        Self {
+            topic: topic.into(),
+            key,
+            payload: payload.into(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
@@ -52,7 +57,12 @@ impl ReceivedMessage {
             .headers()
             .map(|hs| {
                 hs.iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -78,7 +88,10 @@ mod tests {
             .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON)
             .header(headers::SCHEMA, "socialops.events.v1.SocialEvent");
         assert_eq!(message.topic, "t");
-        assert_eq!(message.headers[0], ("content-type".into(), b"application/json".to_vec()));
+        assert_eq!(
+            message.headers[0],
+            ("content-type".into(), b"application/json".to_vec())
+        );
         assert_eq!(message.headers[1].0, "schema");
     }
 }

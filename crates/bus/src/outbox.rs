@@ -58,7 +58,10 @@ impl Outbox {
     /// On PostgreSQL this takes a transaction-scoped advisory lock per message key, so two transactions
     /// writing the same key commit in id order and the relay, which reads in id order, never sees the
     /// later one first. SQLite has a single writer and needs nothing.
-    pub async fn enqueue(tx: &mut sqlx::Transaction<'_, Any>, messages: &[OutgoingMessage]) -> Result<(), BusError> {
+    pub async fn enqueue(
+        tx: &mut sqlx::Transaction<'_, Any>,
+        messages: &[OutgoingMessage],
+    ) -> Result<(), BusError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -66,8 +69,14 @@ impl Outbox {
             lock_keys(tx, messages).await?;
         }
         let created_at_us = socialops_storage::now_micros();
-        let encoded: Vec<Vec<u8>> = messages.iter().map(|m| headers::encode(&m.headers)).collect();
-        for (chunk, chunk_headers) in messages.chunks(ROWS_PER_INSERT).zip(encoded.chunks(ROWS_PER_INSERT)) {
+        let encoded: Vec<Vec<u8>> = messages
+            .iter()
+            .map(|m| headers::encode(&m.headers))
+            .collect();
+        for (chunk, chunk_headers) in messages
+            .chunks(ROWS_PER_INSERT)
+            .zip(encoded.chunks(ROWS_PER_INSERT))
+        {
             // Built from placeholder numbers only; every value is bound.
             let mut query = sqlx::query(AssertSqlSafe(insert_sql(chunk.len())));
             for (message, message_headers) in chunk.iter().zip(chunk_headers) {
@@ -84,7 +93,10 @@ impl Outbox {
     }
 }
 
-async fn lock_keys(tx: &mut sqlx::Transaction<'_, Any>, messages: &[OutgoingMessage]) -> Result<(), BusError> {
+async fn lock_keys(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    messages: &[OutgoingMessage],
+) -> Result<(), BusError> {
     let mut keys: Vec<&str> = messages.iter().filter_map(|m| m.key.as_deref()).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -99,13 +111,22 @@ async fn lock_keys(tx: &mut sqlx::Transaction<'_, Any>, messages: &[OutgoingMess
 }
 
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ");
+    let mut sql = String::from(
+        "INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ",
+    );
     for row in 0..rows {
         let p = row * 5;
         if row > 0 {
             sql.push(',');
         }
-        sql.push_str(&format!("(${},${},${},${},${})", p + 1, p + 2, p + 3, p + 4, p + 5));
+        sql.push_str(&format!(
+            "(${},${},${},${},${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5
+        ));
     }
     sql
 }

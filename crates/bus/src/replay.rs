@@ -77,7 +77,9 @@ pub async fn replay_dead_letters(
             }
             Ok(Ok(message)) => ReceivedMessage::from_borrowed(&message),
         };
-        let Some(&high) = remaining.get(&message.partition) else { continue };
+        let Some(&high) = remaining.get(&message.partition) else {
+            continue;
+        };
         if message.offset >= high && message.timestamp_ms.is_none_or(|ms| ms > started_ms) {
             remaining.remove(&message.partition);
             continue;
@@ -88,11 +90,33 @@ pub async fn replay_dead_letters(
             chunk.push(message);
         }
         if chunk.len() >= CHUNK {
-            num_replayed += replay_chunk(producer, &consumer, dlq_topic, source_topic, &mut chunk, &next_offsets).await?;
+            num_replayed += replay_chunk(
+                producer,
+                &consumer,
+                dlq_topic,
+                source_topic,
+                &mut chunk,
+                &next_offsets,
+            )
+            .await?;
         }
     }
-    num_replayed += replay_chunk(producer, &consumer, dlq_topic, source_topic, &mut chunk, &next_offsets).await?;
-    info!(topic = dlq_topic, source_topic, read = num_read, replayed = num_replayed, "dead letters replayed");
+    num_replayed += replay_chunk(
+        producer,
+        &consumer,
+        dlq_topic,
+        source_topic,
+        &mut chunk,
+        &next_offsets,
+    )
+    .await?;
+    info!(
+        topic = dlq_topic,
+        source_topic,
+        read = num_read,
+        replayed = num_replayed,
+        "dead letters replayed"
+    );
     blocking(move || {
         drop(consumer);
         Ok(())
@@ -112,7 +136,10 @@ fn matches(message: &ReceivedMessage, source_topic: &str, tenant: Option<&str>) 
 
 /// Assigns every partition of `topic` from the group's committed offset and returns each partition's
 /// high watermark as of now.
-fn assign_from_committed(consumer: &StreamConsumer, topic: &str) -> Result<BTreeMap<i32, i64>, BusError> {
+fn assign_from_committed(
+    consumer: &StreamConsumer,
+    topic: &str,
+) -> Result<BTreeMap<i32, i64>, BusError> {
     let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
     let partitions: Vec<i32> = metadata
         .topics()
@@ -129,7 +156,10 @@ fn assign_from_committed(consumer: &StreamConsumer, topic: &str) -> Result<BTree
     let mut highs = BTreeMap::new();
     for partition in partitions {
         let (low, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?;
-        let start = match committed.find_partition(topic, partition).map(|e| e.offset()) {
+        let start = match committed
+            .find_partition(topic, partition)
+            .map(|e| e.offset())
+        {
             Some(Offset::Offset(offset)) => offset.max(low),
             _ => low,
         };
@@ -152,12 +182,17 @@ async fn replay_chunk(
 ) -> Result<u64, BusError> {
     let original_headers: Vec<Vec<(String, Vec<u8>)>> = chunk
         .iter()
-        .map(|m| m.headers.iter().filter(|(k, _)| !headers::is_dead_letter_header(k)).cloned().collect())
+        .map(|m| headers::without_dead_letter_headers(&m.headers))
         .collect();
     let records: Vec<Record<'_>> = chunk
         .iter()
         .zip(&original_headers)
-        .map(|(m, headers)| Record { topic: source_topic, key: m.key.as_deref(), payload: m.payload.as_deref(), headers })
+        .map(|(m, headers)| Record {
+            topic: source_topic,
+            key: m.key.as_deref(),
+            payload: m.payload.as_deref(),
+            headers,
+        })
         .collect();
     producer.send_records(records).await?;
     let num_sent = chunk.len() as u64;
@@ -173,6 +208,8 @@ async fn replay_chunk(
     Ok(num_sent)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, BusError> + Send + 'static) -> Result<T, BusError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BusError> + Send + 'static,
+) -> Result<T, BusError> {
     tokio::task::spawn_blocking(f).await?
 }

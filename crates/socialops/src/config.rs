@@ -67,10 +67,15 @@ impl Config {
                     .map(move |_| key.clone().into()),
             );
         }
+        // The filter sees keys split into levels but not yet lower-cased.
         figment = figment.merge(Env::prefixed("SOCIALOPS_").split("__").filter(|key| {
-            SECTIONS
-                .iter()
-                .any(|s| key.as_str() == *s || key.as_str().starts_with(&format!("{s}.")))
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS.iter().any(|s| {
+                key == *s
+                    || key
+                        .strip_prefix(s)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
         }));
         figment.extract().context("invalid configuration")
     }

@@ -34,8 +34,12 @@ impl ClientContext for Context {
 impl ConsumerContext for Context {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(tpl) => info!(group = %self.group, partitions = %describe(tpl), "partitions assigned"),
-            Rebalance::Revoke(tpl) => info!(group = %self.group, partitions = %describe(tpl), "partitions revoked"),
+            Rebalance::Assign(tpl) => {
+                info!(group = %self.group, partitions = %describe(tpl), "partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                info!(group = %self.group, partitions = %describe(tpl), "partitions revoked")
+            }
             Rebalance::Error(e) => warn!(group = %self.group, error = %e, "rebalance failed"),
         }
     }
@@ -49,6 +53,9 @@ impl ConsumerContext for Context {
 }
 
 fn describe(tpl: &TopicPartitionList) -> String {
-    tpl.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect::<Vec<_>>().join(",")
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
-

@@ -14,7 +14,11 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     pub fn new(index: usize, reason: impl Into<String>, tenant: Option<String>) -> Self {
-        Self { index, reason: reason.into(), tenant }
+        Self {
+            index,
+            reason: reason.into(),
+            tenant,
+        }
     }
 }
 
@@ -56,4 +60,3 @@ pub trait BatchHandler: Send + Sync + 'static {
         batch: &[ReceivedMessage],
     ) -> impl Future<Output = Result<Vec<DeadLetter>, HandlerError>> + Send;
 }
-

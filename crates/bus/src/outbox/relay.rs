@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socialops_storage::{Backend, Db, Row};
-use sqlx::{AnyConnection, AssertSqlSafe};
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -122,9 +122,11 @@ impl OutboxRelay {
     /// of one service never interleave and break per-key order.
     async fn relay_once_postgres(&self) -> Result<usize, BusError> {
         let mut tx = self.db.begin().await?;
-        let locked: bool = sqlx::query_scalar(AssertSqlSafe(format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK_CLASS}, 0)")))
-            .fetch_one(&mut *tx)
-            .await?;
+        let locked: bool = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT pg_try_advisory_xact_lock({RELAY_LOCK_CLASS}, 0)"
+        )))
+        .fetch_one(&mut *tx)
+        .await?;
         if !locked {
             return Ok(0);
         }
@@ -137,10 +139,12 @@ impl OutboxRelay {
 
     async fn read_rows(&self, conn: &mut AnyConnection) -> Result<Vec<OutboxRow>, BusError> {
         let limit = i64::try_from(self.batch_size).unwrap_or(i64::MAX);
-        let rows = sqlx::query("SELECT id, topic, msg_key, payload, headers FROM outbox ORDER BY id LIMIT $1")
-            .bind(limit)
-            .fetch_all(conn)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, topic, msg_key, payload, headers FROM outbox ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
         rows.iter().map(decode_row).collect()
     }
 
@@ -162,7 +166,10 @@ impl OutboxRelay {
     }
 
     async fn update_pending_gauge(&self) {
-        match sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox").fetch_one(self.db.pool()).await {
+        match sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox")
+            .fetch_one(self.db.pool())
+            .await
+        {
             Ok(pending) => metrics::gauge!("socialops_outbox_pending").set(pending as f64),
             Err(e) => debug!(error = %e, "counting outbox rows failed"),
         }
@@ -177,14 +184,18 @@ fn decode_row(row: &AnyRow) -> Result<OutboxRow, BusError> {
         topic: row.try_get("topic")?,
         key: row.try_get("msg_key")?,
         payload: row.try_get("payload")?,
-        headers: headers::decode(&encoded).map_err(|reason| BusError::CorruptOutboxRow { id, reason })?,
+        headers: headers::decode(&encoded)
+            .map_err(|reason| BusError::CorruptOutboxRow { id, reason })?,
     })
 }
 
 async fn delete_rows(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), BusError> {
     for chunk in rows.chunks(IDS_PER_DELETE) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("DELETE FROM outbox WHERE id IN ({})", placeholders.join(","));
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN ({})",
+            placeholders.join(",")
+        );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for row in chunk {
             query = query.bind(row.id);

@@ -1,4 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tracing::Instrument;
 
 use socialops_bus::headers::{self, CONTENT_TYPE, CONTENT_TYPE_JSON, TRACEPARENT};
 use socialops_bus::{DeadLetter, HandlerError, OutgoingMessage, Producer};
@@ -14,38 +17,124 @@ async fn round_trip_keeps_key_payload_headers_and_traceparent() {
     let producer = Producer::new(&config).unwrap();
     let messages: Vec<OutgoingMessage> = (0..30)
         .map(|i| {
-            OutgoingMessage::new(&t[0], Some(format!("tenant:user-{}", i % 5)), format!("m{i}"))
-                .header(CONTENT_TYPE, CONTENT_TYPE_JSON)
-                .header(TRACEPARENT, TRACE)
+            OutgoingMessage::new(
+                &t[0],
+                Some(format!("tenant:user-{}", i % 5)),
+                format!("m{i}"),
+            )
+            .header(CONTENT_TYPE, CONTENT_TYPE_JSON)
+            .header(TRACEPARENT, TRACE)
         })
         .collect();
     producer.send_all(&messages).await.unwrap();
-    let (partition, offset) = producer.send(&OutgoingMessage::new(&t[0], None, "last")).await.unwrap();
+    let (partition, offset) = producer
+        .send(&OutgoingMessage::new(&t[0], None, "last"))
+        .await
+        .unwrap();
     assert!((0..3).contains(&partition) && offset >= 0);
 
     let recorder = Recorder::accepting();
-    let running = start(&config, settings(&unique("g"), &t[0], &t[1]), recorder.clone());
+    let running = start(
+        &config,
+        settings(&unique("g"), &t[0], &t[1]),
+        recorder.clone(),
+    );
     recorder.wait_until(|r| r.accepted().len() >= 31).await;
     running.stop().await;
 
     let received = recorder.accepted();
     assert_eq!(received.len(), 31, "no duplicates in a clean run");
     for i in 0..30 {
-        let m = received.iter().find(|m| m.payload.as_deref() == Some(format!("m{i}").as_bytes())).unwrap();
-        assert_eq!(m.key.as_deref(), Some(format!("tenant:user-{}", i % 5).as_bytes()));
+        let m = received
+            .iter()
+            .find(|m| m.payload.as_deref() == Some(format!("m{i}").as_bytes()))
+            .unwrap();
+        assert_eq!(
+            m.key.as_deref(),
+            Some(format!("tenant:user-{}", i % 5).as_bytes())
+        );
         assert_eq!(m.header(CONTENT_TYPE), Some(CONTENT_TYPE_JSON.as_bytes()));
         assert_eq!(m.header_str(TRACEPARENT), Some(TRACE));
-        assert_eq!(m.headers.iter().filter(|(k, _)| k == TRACEPARENT).count(), 1, "traceparent not duplicated");
+        assert_eq!(
+            m.headers.iter().filter(|(k, _)| k == TRACEPARENT).count(),
+            1,
+            "traceparent not duplicated"
+        );
         assert!(m.timestamp_ms.is_some());
     }
     // Per key (so per partition) the messages arrive in the order they were sent.
     for user in 0..5 {
         let key = format!("tenant:user-{user}");
-        let order: Vec<String> =
-            payloads(&received.iter().filter(|m| m.key.as_deref() == Some(key.as_bytes())).cloned().collect::<Vec<_>>());
-        let expected: Vec<String> = (0..30).filter(|i| i % 5 == user).map(|i| format!("m{i}")).collect();
+        let order: Vec<String> = payloads(
+            &received
+                .iter()
+                .filter(|m| m.key.as_deref() == Some(key.as_bytes()))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let expected: Vec<String> = (0..30)
+            .filter(|i| i % 5 == user)
+            .map(|i| format!("m{i}"))
+            .collect();
         assert_eq!(order, expected);
     }
+}
+
+#[tokio::test]
+async fn trace_context_flows_from_the_producing_span_to_the_handler_span() {
+    let Some(config) = kafka() else { return };
+    let t = topics(&config, 2, 1).await;
+    let producer = Producer::new(&config).unwrap();
+    let span = tracing::info_span!("publish");
+    let expected = span.in_scope(socialops_telemetry::current_trace_headers);
+    let trace_id = |traceparent: &str| traceparent.split('-').nth(1).map(str::to_owned);
+    let expected_trace = trace_id(
+        &expected
+            .iter()
+            .find(|(k, _)| k == TRACEPARENT)
+            .expect("test subscriber traces")
+            .1,
+    );
+    let messages: Vec<_> = (0..3)
+        .map(|i| OutgoingMessage::new(&t[0], None, format!("m{i}")))
+        .collect();
+    producer.send_all(&messages).instrument(span).await.unwrap();
+
+    let seen_in_handler = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Recorder::new(Box::new({
+        let seen = seen_in_handler.clone();
+        move |_, _| {
+            seen.lock()
+                .unwrap()
+                .push(socialops_telemetry::current_trace_headers());
+            Ok(Vec::new())
+        }
+    }));
+    let running = start(
+        &config,
+        settings(&unique("g"), &t[0], &t[1]),
+        recorder.clone(),
+    );
+    recorder.wait_until(|r| r.accepted().len() >= 3).await;
+    running.stop().await;
+
+    for m in recorder.accepted() {
+        assert_eq!(
+            m.header_str(TRACEPARENT).and_then(trace_id),
+            expected_trace,
+            "producer injected the span"
+        );
+    }
+    let handler_headers = seen_in_handler.lock().unwrap()[0].clone();
+    let handler_parent = handler_headers
+        .iter()
+        .find(|(k, _)| k == TRACEPARENT)
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        handler_parent.and_then(trace_id),
+        expected_trace,
+        "handler span continues the producer's trace"
+    );
 }
 
 #[tokio::test]
@@ -53,7 +142,9 @@ async fn failed_batches_are_retried_until_they_succeed_without_loss() {
     let Some(config) = kafka() else { return };
     let t = topics(&config, 2, 1).await;
     let producer = Producer::new(&config).unwrap();
-    let messages: Vec<_> = (0..10).map(|i| OutgoingMessage::new(&t[0], None, format!("m{i}"))).collect();
+    let messages: Vec<_> = (0..10)
+        .map(|i| OutgoingMessage::new(&t[0], None, format!("m{i}")))
+        .collect();
     producer.send_all(&messages).await.unwrap();
 
     let failures = AtomicUsize::new(0);
@@ -64,14 +155,29 @@ async fn failed_batches_are_retried_until_they_succeed_without_loss() {
             Ok(Vec::new())
         }
     }));
-    let running = start(&config, settings(&unique("g"), &t[0], &t[1]), recorder.clone());
+    let running = start(
+        &config,
+        settings(&unique("g"), &t[0], &t[1]),
+        recorder.clone(),
+    );
     recorder.wait_until(|r| r.accepted().len() >= 10).await;
     running.stop().await;
 
     let calls = recorder.calls.lock().unwrap().clone();
-    assert!(calls.len() >= 3, "two failures then success, got {} calls", calls.len());
-    assert_eq!(payloads(&calls[0]), payloads(&calls[1]), "the same batch is retried");
-    assert_eq!(payloads(&calls[1])[..], payloads(&calls[2])[..payloads(&calls[1]).len()]);
+    assert!(
+        calls.len() >= 3,
+        "two failures then success, got {} calls",
+        calls.len()
+    );
+    assert_eq!(
+        payloads(&calls[0]),
+        payloads(&calls[1]),
+        "the same batch is retried"
+    );
+    assert_eq!(
+        payloads(&calls[1])[..],
+        payloads(&calls[2])[..payloads(&calls[1]).len()]
+    );
     let expected: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
     assert_eq!(payloads(&recorder.accepted()), expected);
 }
@@ -82,8 +188,13 @@ async fn dead_letters_reach_the_dlq_with_their_headers_and_later_messages_still_
     let t = topics(&config, 2, 1).await;
     let (source, dlq) = (&t[0], &t[1]);
     let producer = Producer::new(&config).unwrap();
-    let message = |p: &str| OutgoingMessage::new(source, Some(format!("brand:{p}")), p).header("schema", "s.v1");
-    producer.send_all(&["ok-1", "bad-1", "ok-2", "bad-2"].map(message)).await.unwrap();
+    let message = |p: &str| {
+        OutgoingMessage::new(source, Some(format!("brand:{p}")), p).header("schema", "s.v1")
+    };
+    producer
+        .send_all(&["ok-1", "bad-1", "ok-2", "bad-2"].map(message))
+        .await
+        .unwrap();
     send_tombstone(&config, source, "brand:empty").await;
     producer.send(&message("ok-3")).await.unwrap();
 
@@ -95,32 +206,69 @@ async fn dead_letters_reach_the_dlq_with_their_headers_and_later_messages_still_
             .map(|(i, _)| DeadLetter::new(i, "unparseable event", Some("brand".into())))
             .collect())
     }));
-    let running = start(&config, settings(&unique("g"), source, dlq), recorder.clone());
+    let running = start(
+        &config,
+        settings(&unique("g"), source, dlq),
+        recorder.clone(),
+    );
     recorder.wait_until(|r| r.accepted().len() >= 3).await;
     producer.send(&message("ok-later")).await.unwrap();
-    recorder.wait_until(|r| payloads(&r.accepted()).contains(&"ok-later".to_owned())).await;
+    recorder
+        .wait_until(|r| payloads(&r.accepted()).contains(&"ok-later".to_owned()))
+        .await;
     running.stop().await;
 
-    assert_eq!(payloads(&recorder.accepted()), ["ok-1", "ok-2", "ok-3", "ok-later"]);
-    assert!(recorder.calls.lock().unwrap().iter().flatten().all(|m| m.payload.is_some()));
+    assert_eq!(
+        payloads(&recorder.accepted()),
+        ["ok-1", "ok-2", "ok-3", "ok-later"]
+    );
+    assert!(
+        recorder
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .all(|m| m.payload.is_some())
+    );
     let mut dead = read_topic(&config, dlq, 3).await;
-    dead.sort_by_key(|m| m.header_str(headers::DLQ_OFFSET).unwrap().parse::<i64>().unwrap());
-    let expected = [("bad-1", 1, "unparseable event"), ("bad-2", 3, "unparseable event")];
+    dead.sort_by_key(|m| {
+        m.header_str(headers::DLQ_OFFSET)
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    });
+    let expected = [
+        ("bad-1", 1, "unparseable event"),
+        ("bad-2", 3, "unparseable event"),
+    ];
     for (m, (payload, source_offset, reason)) in dead.iter().zip(expected) {
         assert_eq!(m.payload.as_deref(), Some(payload.as_bytes()));
-        assert_eq!(m.key.as_deref(), Some(format!("brand:{payload}").as_bytes()));
+        assert_eq!(
+            m.key.as_deref(),
+            Some(format!("brand:{payload}").as_bytes())
+        );
         assert_eq!(m.header_str(headers::SCHEMA), Some("s.v1"));
         assert_eq!(m.header_str(headers::DLQ_REASON), Some(reason));
-        assert_eq!(m.header_str(headers::DLQ_SOURCE_TOPIC), Some(source.as_str()));
+        assert_eq!(
+            m.header_str(headers::DLQ_SOURCE_TOPIC),
+            Some(source.as_str())
+        );
         assert_eq!(m.header_str(headers::DLQ_PARTITION), Some("0"));
-        assert_eq!(m.header_str(headers::DLQ_OFFSET), Some(source_offset.to_string().as_str()));
+        assert_eq!(
+            m.header_str(headers::DLQ_OFFSET),
+            Some(source_offset.to_string().as_str())
+        );
         assert_eq!(m.header_str(headers::DLQ_TENANT), Some("brand"));
     }
     let empty = &dead[2];
     assert_eq!(empty.payload, None);
     assert_eq!(empty.key.as_deref(), Some(&b"brand:empty"[..]));
     assert_eq!(empty.header_str(headers::DLQ_OFFSET), Some("4"));
-    assert_eq!(empty.header_str(headers::DLQ_REASON), Some("message has no payload"));
+    assert_eq!(
+        empty.header_str(headers::DLQ_REASON),
+        Some("message has no payload")
+    );
     assert_eq!(empty.header(headers::DLQ_TENANT), None);
 }
 
@@ -130,7 +278,9 @@ async fn offsets_are_committed_only_after_the_handler_succeeded() {
     let t = topics(&config, 2, 2).await;
     let group = unique("g");
     let producer = Producer::new(&config).unwrap();
-    let messages: Vec<_> = (0..8).map(|i| OutgoingMessage::new(&t[0], Some(format!("k{i}")), format!("m{i}"))).collect();
+    let messages: Vec<_> = (0..8)
+        .map(|i| OutgoingMessage::new(&t[0], Some(format!("k{i}")), format!("m{i}")))
+        .collect();
     producer.send_all(&messages).await.unwrap();
 
     let failing = Recorder::new(Box::new(|_, _| Err(HandlerError::msg("never durable"))));
@@ -147,7 +297,10 @@ async fn offsets_are_committed_only_after_the_handler_succeeded() {
     assert_eq!(got, (0..8).map(|i| format!("m{i}")).collect::<Vec<_>>());
 
     // The successful run committed: a third consumer in the group sees only what came after.
-    producer.send(&OutgoingMessage::new(&t[0], Some("k0".into()), "after")).await.unwrap();
+    producer
+        .send(&OutgoingMessage::new(&t[0], Some("k0".into()), "after"))
+        .await
+        .unwrap();
     let third = Recorder::accepting();
     let running = start(&config, settings(&group, &t[0], &t[1]), third.clone());
     third.wait_until(|r| !r.accepted().is_empty()).await;
@@ -157,10 +310,15 @@ async fn offsets_are_committed_only_after_the_handler_succeeded() {
 
 async fn send_tombstone(config: &socialops_bus::KafkaConfig, topic: &str, key: &str) {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", &config.bootstrap_servers).create().unwrap();
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .create()
+        .unwrap();
     producer
-        .send(FutureRecord::<str, [u8]>::to(topic).key(key), std::time::Duration::from_secs(30))
+        .send(
+            FutureRecord::<str, [u8]>::to(topic).key(key),
+            std::time::Duration::from_secs(30),
+        )
         .await
         .expect("tombstone delivered");
 }

@@ -8,11 +8,17 @@ async fn embedded_broker_round_trip() {
     assert!(broker.bootstrap_servers().contains(':'));
     let config = broker.kafka_config();
     let producer = Producer::new(&config).unwrap();
-    let messages: Vec<_> = (0..20).map(|i| OutgoingMessage::new("events", Some(format!("k{}", i % 4)), format!("m{i}"))).collect();
+    let messages: Vec<_> = (0..20)
+        .map(|i| OutgoingMessage::new("events", Some(format!("k{}", i % 4)), format!("m{i}")))
+        .collect();
     producer.send_all(&messages).await.unwrap();
 
     let recorder = Recorder::accepting();
-    let running = start(&config, settings("embedded", "events", "events.dlq"), recorder.clone());
+    let running = start(
+        &config,
+        settings("embedded", "events", "events.dlq"),
+        recorder.clone(),
+    );
     recorder.wait_until(|r| r.accepted().len() >= 20).await;
     running.stop().await;
     let mut got = payloads(&recorder.accepted());

@@ -6,16 +6,30 @@ use crate::support::{WAIT, database_url, kafka, payloads, read_topic, topics};
 
 async fn postgres() -> Option<Db> {
     let admin_url = database_url()?;
-    let url = socialops_storage::create_scratch_postgres(&admin_url, "bus_test").await.expect("scratch database");
-    Some(Db::connect(&DatabaseConfig { url, max_connections: 4 }).await.expect("connect"))
+    let url = socialops_storage::create_scratch_postgres(&admin_url, "bus_test")
+        .await
+        .expect("scratch database");
+    Some(
+        Db::connect(&DatabaseConfig {
+            url,
+            max_connections: 4,
+        })
+        .await
+        .expect("connect"),
+    )
 }
 
 async fn sqlite(dir: &tempfile::TempDir) -> Db {
-    Db::connect(&DatabaseConfig::sqlite_file(&dir.path().join("outbox.db"))).await.expect("sqlite")
+    Db::connect(&DatabaseConfig::sqlite_file(&dir.path().join("outbox.db")))
+        .await
+        .expect("sqlite")
 }
 
 async fn pending(db: &Db) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(db.pool()).await.unwrap()
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
 }
 
 /// Rolled-back messages are never sent; committed ones are relayed in id order and deleted.
@@ -24,11 +38,14 @@ async fn relays_committed_rows_in_id_order(config: &KafkaConfig, db: &Db) {
     Outbox::install(db).await.unwrap();
     Outbox::install(db).await.expect("install is idempotent");
     let message = |p: String| {
-        OutgoingMessage::new(&t[0], Some(format!("tenant:{}", p.len() % 3)), p.clone()).header("schema", p.as_bytes())
+        OutgoingMessage::new(&t[0], Some(format!("tenant:{}", p.len() % 3)), p.clone())
+            .header("schema", p.as_bytes())
     };
 
     let mut tx = db.begin().await.unwrap();
-    Outbox::enqueue(&mut tx, &[message("rolled-back".into())]).await.unwrap();
+    Outbox::enqueue(&mut tx, &[message("rolled-back".into())])
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
 
     let committed: Vec<OutgoingMessage> = (0..25).map(|i| message(format!("m{i:02}"))).collect();
@@ -51,7 +68,11 @@ async fn relays_committed_rows_in_id_order(config: &KafkaConfig, db: &Db) {
     assert_eq!(pending(db).await, 0, "relayed rows are deleted");
 
     let received = read_topic(config, &t[0], 25).await;
-    assert_eq!(payloads(&received), payloads_of(&committed), "id order, nothing rolled back");
+    assert_eq!(
+        payloads(&received),
+        payloads_of(&committed),
+        "id order, nothing rolled back"
+    );
     for (got, sent) in received.iter().zip(&committed) {
         assert_eq!(got.key.as_deref(), sent.key.as_deref().map(str::as_bytes));
         assert_eq!(got.header("schema"), Some(sent.payload.as_slice()));
@@ -63,18 +84,27 @@ async fn relays_committed_rows_in_id_order(config: &KafkaConfig, db: &Db) {
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(relay.run(shutdown.clone()));
     let mut tx = db.begin().await.unwrap();
-    Outbox::enqueue(&mut tx, &[message("from-run".into())]).await.unwrap();
+    Outbox::enqueue(&mut tx, &[message("from-run".into())])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     notifier.notify_one();
     let all = read_topic(config, &t[0], 26).await;
     assert_eq!(payloads(&all[25..]), ["from-run"]);
     shutdown.cancel();
-    tokio::time::timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(WAIT, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(pending(db).await, 0);
 }
 
 fn payloads_of(messages: &[OutgoingMessage]) -> Vec<String> {
-    messages.iter().map(|m| String::from_utf8(m.payload.clone()).unwrap()).collect()
+    messages
+        .iter()
+        .map(|m| String::from_utf8(m.payload.clone()).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -96,13 +126,21 @@ async fn outbox_enqueue_splits_large_batches_under_the_bind_limit() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(&dir).await;
     Outbox::install(&db).await.unwrap();
-    let messages: Vec<_> = (0..13_000).map(|i| OutgoingMessage::new("t", Some(format!("k{i}")), vec![1u8; 8])).collect();
+    let messages: Vec<_> = (0..13_000)
+        .map(|i| OutgoingMessage::new("t", Some(format!("k{i}")), vec![1u8; 8]))
+        .collect();
     let mut tx = db.begin().await.unwrap();
     Outbox::enqueue(&mut tx, &messages).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(pending(&db).await, 13_000);
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id").fetch_all(db.pool()).await.unwrap();
-    let keys: Vec<String> = sqlx::query_scalar("SELECT msg_key FROM outbox ORDER BY id").fetch_all(db.pool()).await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    let keys: Vec<String> = sqlx::query_scalar("SELECT msg_key FROM outbox ORDER BY id")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(keys[0], "k0");
     assert_eq!(keys[12_999], "k12999");
@@ -112,7 +150,9 @@ async fn outbox_enqueue_splits_large_batches_under_the_bind_limit() {
 async fn outbox_enqueue_on_postgres_handles_many_keys_in_one_transaction() {
     let Some(db) = postgres().await else { return };
     Outbox::install(&db).await.unwrap();
-    let messages: Vec<_> = (0..7_000).map(|i| OutgoingMessage::new("t", Some(format!("k{}", i % 4_000)), vec![0u8; 4])).collect();
+    let messages: Vec<_> = (0..7_000)
+        .map(|i| OutgoingMessage::new("t", Some(format!("k{}", i % 4_000)), vec![0u8; 4]))
+        .collect();
     let mut tx = db.begin().await.unwrap();
     Outbox::enqueue(&mut tx, &messages).await.unwrap();
     tx.commit().await.unwrap();

@@ -5,8 +5,8 @@ use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use socialops_bus::{
-    BatchHandler, ConsumerSettings, DeadLetter, HandlerError, KafkaConfig, Producer, ReceivedMessage, ensure_topics,
-    run_consumer,
+    BatchHandler, ConsumerSettings, DeadLetter, HandlerError, KafkaConfig, Producer,
+    ReceivedMessage, ensure_topics, run_consumer,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -40,9 +40,13 @@ pub fn unique(prefix: &str) -> String {
 
 /// Creates `count` fresh topics with `partitions` partitions each.
 pub async fn topics(config: &KafkaConfig, count: usize, partitions: i32) -> Vec<String> {
-    let names: Vec<String> = (0..count).map(|i| unique(&format!("bus-test-{i}"))).collect();
+    let names: Vec<String> = (0..count)
+        .map(|i| unique(&format!("bus-test-{i}")))
+        .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    ensure_topics(config, &refs, partitions).await.expect("create topics");
+    ensure_topics(config, &refs, partitions)
+        .await
+        .expect("create topics");
     names
 }
 
@@ -58,7 +62,8 @@ pub fn settings(group_id: &str, topic: &str, dlq_topic: &str) -> ConsumerSetting
 }
 
 /// What a handler does with a batch, decided per call.
-pub type Behaviour = Box<dyn Fn(usize, &[ReceivedMessage]) -> Result<Vec<DeadLetter>, HandlerError> + Send + Sync>;
+pub type Behaviour =
+    Box<dyn Fn(usize, &[ReceivedMessage]) -> Result<Vec<DeadLetter>, HandlerError> + Send + Sync>;
 
 /// Records every batch it is called with and every batch it accepted.
 pub struct Recorder {
@@ -70,7 +75,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(behaviour: Behaviour) -> Arc<Self> {
-        Arc::new(Self { calls: Mutex::default(), accepted: Mutex::default(), changed: Notify::new(), behaviour })
+        Arc::new(Self {
+            calls: Mutex::default(),
+            accepted: Mutex::default(),
+            changed: Notify::new(),
+            behaviour,
+        })
     }
 
     pub fn accepting() -> Arc<Self> {
@@ -112,7 +122,11 @@ impl BatchHandler for Recorder {
         if let Ok(letters) = &result {
             let mut accepted = self.accepted.lock().unwrap();
             accepted.extend(
-                batch.iter().enumerate().filter(|(i, _)| !letters.iter().any(|l| l.index == *i)).map(|(_, m)| m.clone()),
+                batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !letters.iter().any(|l| l.index == *i))
+                    .map(|(_, m)| m.clone()),
             );
         }
         self.changed.notify_waiters();
@@ -136,7 +150,11 @@ impl Running {
     }
 }
 
-pub fn start<H: BatchHandler>(config: &KafkaConfig, settings: ConsumerSettings, handler: Arc<H>) -> Running {
+pub fn start<H: BatchHandler>(
+    config: &KafkaConfig,
+    settings: ConsumerSettings,
+    handler: Arc<H>,
+) -> Running {
     let shutdown = CancellationToken::new();
     let producer = Producer::new(config).expect("producer");
     let task = tokio::spawn({
@@ -169,7 +187,11 @@ pub async fn read_topic(config: &KafkaConfig, topic: &str, count: usize) -> Vec<
                 payload: m.payload().map(<[u8]>::to_vec),
                 headers: m
                     .headers()
-                    .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 timestamp_ms: m.timestamp().to_millis(),
             });
@@ -181,5 +203,8 @@ pub async fn read_topic(config: &KafkaConfig, topic: &str, count: usize) -> Vec<
 }
 
 pub fn payloads(messages: &[ReceivedMessage]) -> Vec<String> {
-    messages.iter().map(|m| String::from_utf8_lossy(m.payload.as_deref().unwrap_or_default()).into_owned()).collect()
+    messages
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.payload.as_deref().unwrap_or_default()).into_owned())
+        .collect()
 }
