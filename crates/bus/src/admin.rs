@@ -25,7 +25,9 @@ pub async fn ensure_topics(
         .iter()
         .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(30)))
+        .request_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(topic) => info!(topic = %topic, partitions, "topic created"),

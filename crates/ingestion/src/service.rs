@@ -36,6 +36,9 @@ pub struct Dependencies {
     pub topics: Topics,
     pub tokens: TokenStore,
     pub data_dir: PathBuf,
+    /// Create missing topics at start-up (not for brokers that lack CreateTopics, such as the
+    /// embedded one, whose topics exist from the start).
+    pub create_topics: bool,
 }
 
 pub struct RunningIngestion {
@@ -64,14 +67,18 @@ pub async fn start(
     let store = EventStore::open(db.clone()).await?;
 
     let topics = &deps.topics;
-    if let Err(error) = socialops_bus::ensure_topics(
-        &deps.kafka,
-        &[&topics.raw, &topics.events, &topics.dlq, &topics.privacy],
-        DEFAULT_PARTITIONS,
-    )
-    .await
-    {
-        tracing::warn!(error = %error, "could not create topics, assuming they exist");
+    if deps.create_topics {
+        let needed = [
+            topics.raw.as_str(),
+            &topics.events,
+            &topics.dlq,
+            &topics.privacy,
+        ];
+        if let Err(error) =
+            socialops_bus::ensure_topics(&deps.kafka, &needed, DEFAULT_PARTITIONS).await
+        {
+            tracing::warn!(error = %error, "could not create topics, assuming they exist");
+        }
     }
 
     let producer = Producer::new(&deps.kafka)?;

@@ -82,6 +82,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// figment::Jail fixes the closures' error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

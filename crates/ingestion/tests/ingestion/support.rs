@@ -89,6 +89,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         topics: topics.clone(),
         tokens: tokens.clone(),
         data_dir: data_dir.path().to_owned(),
+        create_topics: true,
     };
     let shutdown = CancellationToken::new();
     let running = socialops_ingestion::start(&config, deps, shutdown.clone())

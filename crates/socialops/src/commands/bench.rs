@@ -112,6 +112,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             topics: topics.clone(),
             tokens,
             data_dir: data_dir.path().into(),
+            create_topics: false,
         };
 
         let counter = count_messages(&kafka, &topics.events, args.events);

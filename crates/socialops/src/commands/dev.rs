@@ -55,6 +55,7 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
         topics: config.topics.clone(),
         tokens,
         data_dir: config.data_dir.clone(),
+        create_topics: false,
     };
     let ingestion = socialops_ingestion::start(&ingestion_config, deps, shutdown.clone()).await?;
 

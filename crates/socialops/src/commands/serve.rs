@@ -49,6 +49,7 @@ pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<
                 topics: config.topics.clone(),
                 tokens,
                 data_dir: config.data_dir.clone(),
+                create_topics: true,
             };
             let running = socialops_ingestion::start(&config.ingestion, deps, shutdown).await?;
             running.wait().await?;
