@@ -3,7 +3,7 @@
 
 mod relay;
 
-use socialops_storage::{Backend, Db};
+use socialops_storage::{Backend, Db, SqlText};
 use sqlx::{Any, AssertSqlSafe};
 
 use crate::error::BusError;
@@ -111,24 +111,9 @@ async fn lock_keys(
 }
 
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ",
-    );
-    for row in 0..rows {
-        let p = row * 5;
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(${},${},${},${},${})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5
-        ));
-    }
-    sql
+    let mut sql = SqlText::new("INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ");
+    sql.value_rows(rows, 5);
+    sql.into_sql().0
 }
 
 /// Locks in hash order, the same in every transaction, so two enqueues cannot deadlock each other.
