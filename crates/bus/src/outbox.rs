@@ -65,7 +65,12 @@ impl Outbox {
         if messages.is_empty() {
             return Ok(());
         }
-        if tx.backend_name() == "PostgreSQL" {
+        let backend = if tx.backend_name() == "PostgreSQL" {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        if backend == Backend::Postgres {
             lock_keys(tx, messages).await?;
         }
         let created_at_us = socialops_storage::now_micros();
@@ -78,7 +83,7 @@ impl Outbox {
             .zip(encoded.chunks(ROWS_PER_INSERT))
         {
             // Built from placeholder numbers only; every value is bound.
-            let mut query = sqlx::query(AssertSqlSafe(insert_sql(chunk.len())));
+            let mut query = sqlx::query(AssertSqlSafe(insert_sql(backend, chunk.len())));
             for (message, message_headers) in chunk.iter().zip(chunk_headers) {
                 query = query
                     .bind(message.topic.as_str())
@@ -110,8 +115,11 @@ async fn lock_keys(
     Ok(())
 }
 
-fn insert_sql(rows: usize) -> String {
-    let mut sql = SqlText::new("INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ");
+fn insert_sql(backend: Backend, rows: usize) -> String {
+    let mut sql = SqlText::new(
+        backend,
+        "INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ",
+    );
     sql.value_rows(rows, 5);
     sql.into_sql().0
 }
@@ -134,10 +142,13 @@ mod tests {
     #[test]
     fn insert_sql_numbers_five_placeholders_per_row() {
         assert_eq!(
-            insert_sql(2),
+            insert_sql(Backend::Postgres, 2),
             "INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ($1,$2,$3,$4,$5),($6,$7,$8,$9,$10)"
         );
-        assert!(insert_sql(ROWS_PER_INSERT).ends_with(&format!("${})", ROWS_PER_INSERT * 5)));
+        assert!(
+            insert_sql(Backend::Postgres, ROWS_PER_INSERT)
+                .ends_with(&format!("${})", ROWS_PER_INSERT * 5))
+        );
         const { assert!(ROWS_PER_INSERT * 5 <= 32_766) };
     }
 

@@ -14,6 +14,7 @@ use socialops_storage::{DatabaseConfig, Db};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::api::IngestionApi;
 use crate::config::IngestionConfig;
@@ -123,10 +124,12 @@ pub async fn start(
         consumer_group: config.consumer_group.clone(),
         max_batch_events: config.max_batch_events,
     };
+    let max_batch_bytes = config.max_batch_events * config.max_event_bytes + 1024 * 1024;
     let mut server = GrpcServer::new(&[socialops_proto::FILE_DESCRIPTOR_SET]);
     server
-        .add_service(IngestionServiceServer::with_interceptor(
-            api,
+        .add_service(InterceptedService::new(
+            // A full batch of the largest events must fit in one message.
+            IngestionServiceServer::new(api).max_decoding_message_size(max_batch_bytes),
             AuthInterceptor::new(deps.tokens.clone()),
         ))
         .await;

@@ -77,6 +77,7 @@ impl EventStore {
         let mut outgoing = Vec::with_capacity(events.len());
         for (chunk_index, chunk) in events.chunks(MAX_ROWS_PER_INSERT).enumerate() {
             let mut sql = SqlText::new(
+                self.db.backend(),
                 "INSERT INTO events (tenant_id, event_id, user_id, event_type, platform, occurred_at_us, \
                  received_at_us, payload) VALUES ",
             );
@@ -136,6 +137,7 @@ impl EventStore {
         query: &EventQuery,
     ) -> Result<(Vec<SocialEvent>, Option<PageToken>), IngestionError> {
         let mut sql = SqlText::new(
+            self.db.backend(),
             "SELECT payload, occurred_at_us, event_id FROM events WHERE erased_at_us IS NULL AND tenant_id = ",
         );
         sql.param();
@@ -220,7 +222,7 @@ impl EventStore {
         Ok(erased)
     }
 
-    /// How many stored rows carry this (tenant, event id): 0 or 1, for tests of exactly-once storage.
+    /// How many events are stored for the tenant, erased ones included.
     pub async fn count_stored(&self, tenant_id: &str) -> Result<i64, IngestionError> {
         let row = sqlx::query("SELECT COUNT(*) FROM events WHERE tenant_id = $1")
             .bind(tenant_id)

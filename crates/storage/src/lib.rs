@@ -31,6 +31,17 @@ pub enum Backend {
     Sqlite,
 }
 
+impl Backend {
+    /// The backend behind a connection (or, through `Deref`, a transaction).
+    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name() == "PostgreSQL" {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
 /// Where a service keeps its data.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,19 +199,23 @@ mod tests {
     }
 }
 
-/// SQL text built at run time with numbered `$n` placeholders, which both backends accept (sqlx's
-/// `QueryBuilder<Any>` writes `?`, which PostgreSQL rejects). Values are bound separately, in the
+/// SQL text built at run time, with each backend's cheapest placeholders: `$n` on PostgreSQL (sqlx's
+/// `QueryBuilder<Any>` writes `?`, which PostgreSQL rejects) and `?` on SQLite, where every named
+/// parameter costs a walk of the statement's parameter list when it is bound, which makes a
+/// multi-row insert of thousands of `$n` parameters quadratic. Values are bound separately, in the
 /// order their placeholders were pushed.
 #[derive(Debug, Clone)]
 pub struct SqlText {
     sql: String,
+    backend: Backend,
     num_params: usize,
 }
 
 impl SqlText {
-    pub fn new(sql: &str) -> Self {
+    pub fn new(backend: Backend, sql: &str) -> Self {
         Self {
             sql: sql.to_owned(),
+            backend,
             num_params: 0,
         }
     }
@@ -213,8 +228,13 @@ impl SqlText {
     /// Appends the next placeholder.
     pub fn param(&mut self) -> &mut Self {
         self.num_params += 1;
-        self.sql.push('$');
-        self.sql.push_str(&self.num_params.to_string());
+        match self.backend {
+            Backend::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.num_params.to_string());
+            }
+            Backend::Sqlite => self.sql.push('?'),
+        }
         self
     }
 

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use socialops_storage::{Backend, Db, Row};
+use socialops_storage::{Backend, Db, Row, SqlText};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use tokio::sync::Notify;
@@ -191,12 +191,9 @@ fn decode_row(row: &AnyRow) -> Result<OutboxRow, BusError> {
 
 async fn delete_rows(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), BusError> {
     for chunk in rows.chunks(IDS_PER_DELETE) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "DELETE FROM outbox WHERE id IN ({})",
-            placeholders.join(",")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut sql = SqlText::new(Backend::of(conn), "DELETE FROM outbox WHERE id IN ");
+        sql.value_rows(1, chunk.len());
+        let mut query = sqlx::query(sql.into_sql());
         for row in chunk {
             query = query.bind(row.id);
         }

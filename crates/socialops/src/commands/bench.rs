@@ -41,6 +41,15 @@ pub struct IngestArgs {
     events: usize,
     #[arg(long, default_value_t = 500)]
     grpc_batch: usize,
+    /// Raw messages per consumer batch (one transaction).
+    #[arg(long, default_value_t = IngestionConfig::default().consume_batch)]
+    consume_batch: usize,
+    /// Outbox rows per relay pass.
+    #[arg(long, default_value_t = IngestionConfig::default().relay_batch)]
+    relay_batch: usize,
+    /// Skip the SQLite rows.
+    #[arg(long)]
+    skip_sqlite: bool,
 }
 
 struct Row {
@@ -76,10 +85,13 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     rows.push(produce_raw(&kafka, &raw_topic, &payloads).await?);
 
     let data_dir = tempfile::tempdir()?;
-    let mut backends = vec![(
-        "SQLite",
-        DatabaseConfig::sqlite_file(&data_dir.path().join("bench.db")),
-    )];
+    let mut backends = Vec::new();
+    if !args.skip_sqlite {
+        backends.push((
+            "SQLite",
+            DatabaseConfig::sqlite_file(&data_dir.path().join("bench.db")),
+        ));
+    }
     if let Some(admin) = &args.database_url {
         let url = socialops_storage::create_scratch_postgres(admin, "socialops_bench").await?;
         backends.push((
@@ -105,6 +117,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             database: Some(database),
             consumer_group: format!("bench-{suffix}"),
             alias_key: Some(SecretString::from("bench")),
+            consume_batch: args.consume_batch,
+            relay_batch: args.relay_batch,
             ..IngestionConfig::default()
         };
         let deps = Dependencies {
