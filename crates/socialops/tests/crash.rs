@@ -17,21 +17,11 @@ use socialops_bus::{KafkaConfig, Topics};
 use socialops_proto::Timestamp;
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, Platform, SocialEvent};
+use socialops_storage::testing::required_env;
 use socialops_storage::{DatabaseConfig, Db, Row};
 
 const NUM_EVENTS: usize = 30_000;
 const RELAY_BATCH: usize = 500;
-
-fn env(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} must be set in CI"),
-        _ => {
-            eprintln!("skipping: {name} is not set");
-            None
-        }
-    }
-}
 
 fn serve(kafka: &str, topics: &Topics, database_url: &str, group: &str) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_socialops"));
@@ -121,8 +111,8 @@ async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> boo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_loses_nothing_and_stores_nothing_twice() {
     let (Some(kafka), Some(admin_url)) = (
-        env("SOCIALOPS_TEST_KAFKA"),
-        env("SOCIALOPS_TEST_DATABASE_URL"),
+        required_env("SOCIALOPS_TEST_KAFKA"),
+        required_env("SOCIALOPS_TEST_DATABASE_URL"),
     ) else {
         return;
     };

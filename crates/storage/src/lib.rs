@@ -265,16 +265,38 @@ impl SqlText {
 
 #[cfg(test)]
 mod sql_text_tests {
-    use super::SqlText;
+    use super::{Backend, SqlText};
 
     #[test]
-    fn numbers_placeholders_in_order() {
-        let mut sql = SqlText::new("INSERT INTO t (a, b) VALUES ");
+    fn placeholders_follow_the_backend() {
+        let mut sql = SqlText::new(Backend::Postgres, "INSERT INTO t (a, b) VALUES ");
         sql.value_rows(2, 2).push(" WHERE x = ").param();
         assert_eq!(sql.num_params(), 5);
         assert_eq!(
             sql.into_sql().0,
             "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) WHERE x = $5"
         );
+        let mut sql = SqlText::new(Backend::Sqlite, "VALUES ");
+        sql.value_rows(2, 2);
+        assert_eq!(sql.into_sql().0, "VALUES (?,?),(?,?)");
+    }
+}
+
+/// What the test suites share: they find PostgreSQL (`SOCIALOPS_TEST_DATABASE_URL`) and the broker
+/// (`SOCIALOPS_TEST_KAFKA`) through the environment.
+pub mod testing {
+    /// The variable's value. Unset, it is `None` with a note on stderr, so a developer without the
+    /// services can still run the rest; with `CI` set it panics, because CI skips nothing.
+    pub fn required_env(name: &str) -> Option<String> {
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => Some(value),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("{name} must be set in CI (.ci/run sets it)")
+            }
+            _ => {
+                eprintln!("skipped: set {name} to run this test (scripts/dev-deps.sh prints it)");
+                None
+            }
+        }
     }
 }

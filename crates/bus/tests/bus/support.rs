@@ -8,22 +8,12 @@ use socialops_bus::{
     BatchHandler, ConsumerSettings, DeadLetter, HandlerError, KafkaConfig, Producer,
     ReceivedMessage, ensure_topics, run_consumer,
 };
+use socialops_storage::testing::required_env;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub const WAIT: Duration = Duration::from_secs(60);
-
-fn required_env(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} must be set in CI"),
-        _ => {
-            eprintln!("skipped: set {name} to run this test");
-            None
-        }
-    }
-}
 
 pub fn kafka() -> Option<KafkaConfig> {
     socialops_telemetry::init_for_tests();

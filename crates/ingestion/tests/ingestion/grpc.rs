@@ -167,12 +167,23 @@ async fn oversized_batch_is_refused_whole() {
 
 #[tokio::test]
 async fn a_full_batch_of_large_events_fits_in_one_request() {
-    let Some(app) = spawn_app(Backend::Sqlite).await else { return };
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
     let mut client = app.writer().await;
     let text = "很".repeat(2_000);
-    let events: Vec<_> = (0..1_000).map(|i| comment(&app.tenant, &format!("e-{i}"), "u", &text)).collect();
-    let response = client.ingest_events(IngestEventsRequest { events }).await.unwrap().into_inner();
-    assert_eq!(response.accepted, 1_000, "a 6 MB request is within the limits");
+    let events: Vec<_> = (0..1_000)
+        .map(|i| comment(&app.tenant, &format!("e-{i}"), "u", &text))
+        .collect();
+    let response = client
+        .ingest_events(IngestEventsRequest { events })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        response.accepted, 1_000,
+        "a 6 MB request is within the limits"
+    );
     app.stop().await;
 }
 

@@ -16,6 +16,7 @@ use socialops_proto::Timestamp;
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, OrderPlaced, Platform, SocialEvent};
 use socialops_proto::ingestion::v1::ingestion_service_client::IngestionServiceClient;
+use socialops_storage::testing::required_env;
 use socialops_storage::{DatabaseConfig, create_scratch_postgres};
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -36,19 +37,6 @@ pub fn kafka_address() -> Option<String> {
 
 pub fn postgres_admin_url() -> Option<String> {
     required_env("SOCIALOPS_TEST_DATABASE_URL")
-}
-
-fn required_env(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{name} must be set in CI (.ci/run sets it)")
-        }
-        _ => {
-            eprintln!("skipping: {name} is not set (scripts/dev-deps.sh prints it)");
-            None
-        }
-    }
 }
 
 pub struct TestApp {
