@@ -19,6 +19,12 @@ pub enum IngestionError {
     Bus(#[from] socialops_bus::BusError),
     #[error("stored event cannot be decoded: {0}")]
     Corrupt(String),
+    /// The service's own configuration is unusable; found at start-up.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A part of the running service failed (listener, server, background task).
+    #[error("{0}")]
+    Runtime(String),
 }
 
 impl IngestionError {
@@ -28,7 +34,7 @@ impl IngestionError {
             Self::NotFound(_) => Code::NotFound,
             Self::Auth(e) => e.code(),
             Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
-            Self::Corrupt(_) => Code::Internal,
+            Self::Corrupt(_) | Self::Config(_) | Self::Runtime(_) => Code::Internal,
         }
     }
 }

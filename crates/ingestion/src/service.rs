@@ -59,7 +59,7 @@ pub async fn start(
     let alias_key = config
         .alias_key
         .clone()
-        .ok_or_else(|| IngestionError::InvalidArgument("ingestion.alias_key: required".into()))?;
+        .ok_or_else(|| IngestionError::Config("ingestion.alias_key is required".into()))?;
     let database = config
         .database
         .clone()
@@ -134,14 +134,11 @@ pub async fn start(
         ))
         .await;
     let listener = TcpListener::bind(config.grpc_listen).await.map_err(|e| {
-        IngestionError::InvalidArgument(format!(
-            "ingestion.grpc_listen {}: {e}",
-            config.grpc_listen
-        ))
+        IngestionError::Config(format!("ingestion.grpc_listen {}: {e}", config.grpc_listen))
     })?;
     let grpc_addr = listener
         .local_addr()
-        .map_err(|e| IngestionError::InvalidArgument(e.to_string()))?;
+        .map_err(|e| IngestionError::Runtime(e.to_string()))?;
     let grpc_shutdown = CancellationToken::new();
     let grpc_task = tokio::spawn({
         let grpc_shutdown = grpc_shutdown.clone();
@@ -149,7 +146,7 @@ pub async fn start(
             server
                 .serve(listener, grpc_shutdown)
                 .await
-                .map_err(|e| IngestionError::InvalidArgument(format!("grpc server: {e}")))
+                .map_err(|e| IngestionError::Runtime(format!("grpc server: {e}")))
         }
     });
     tracing::info!(%grpc_addr, "ingestion started");
@@ -193,5 +190,5 @@ impl RunningIngestion {
 fn flatten(
     joined: Result<Result<(), IngestionError>, tokio::task::JoinError>,
 ) -> Result<(), IngestionError> {
-    joined.map_err(|e| IngestionError::InvalidArgument(format!("task panicked: {e}")))?
+    joined.map_err(|e| IngestionError::Runtime(format!("task panicked: {e}")))?
 }
