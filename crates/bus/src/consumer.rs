@@ -69,15 +69,24 @@ pub async fn run_consumer<H: BatchHandler>(
         producer,
         settings: &settings,
     };
+    // The next batch is fetched while the current one is handled, so the handler never waits for the
+    // broker or the linger; batches are still handled one after another, in order.
+    let fetch = |consumer: Arc<StreamConsumer<Context>>| {
+        let (max_batch, max_wait) = (settings.max_batch, settings.max_wait);
+        tokio::spawn(async move { next_batch(&consumer, max_batch, max_wait).await })
+    };
+    let mut fetching = fetch(consumer.clone());
     let result = loop {
         let batch = tokio::select! {
             biased;
             () = shutdown.cancelled() => break Ok(()),
-            batch = next_batch(&consumer, settings.max_batch, settings.max_wait) => match batch {
-                Ok(batch) => batch,
-                Err(e) => break Err(e),
+            batch = &mut fetching => match batch {
+                Ok(Ok(batch)) => batch,
+                Ok(Err(e)) => break Err(e),
+                Err(e) => break Err(BusError::Task(e)),
             },
         };
+        fetching = fetch(consumer.clone());
         let drain_expired = async {
             shutdown.cancelled().await;
             tokio::time::sleep(settings.drain_timeout * 3 / 4).await;
@@ -97,6 +106,8 @@ pub async fn run_consumer<H: BatchHandler>(
             break Ok(());
         }
     };
+    // A batch fetched but not handled is not acknowledged: it is delivered again after a restart.
+    fetching.abort();
     close(consumer, settings.drain_timeout / 4).await;
     info!(group = %settings.group_id, "consumer stopped");
     result
