@@ -1,0 +1,306 @@
+//! The entry point: one `Scorer`, built once, scores any number of texts.
+
+use jieba_rs::Jieba;
+
+use super::learned::{self, FeatureSet, Features, LogisticModel};
+use super::lexicon::Lexicon;
+use super::rules::{self, Evidence};
+use super::tokenize::{self, Token};
+use super::{Label, Score};
+
+/// Scores Chinese, English and mixed text. Building one loads the jieba dictionary (a few hundred
+/// milliseconds); scoring is pure and `&self`, so one instance serves every thread.
+#[derive(Debug)]
+pub struct Scorer {
+    lexicon: Lexicon,
+    segmenter: Jieba,
+    model: Option<LogisticModel>,
+}
+
+impl Default for Scorer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scorer {
+    /// Lexicon and rules only.
+    pub fn new() -> Self {
+        let lexicon = Lexicon::embedded();
+        let segmenter = tokenize::segmenter(&lexicon);
+        Scorer {
+            lexicon,
+            segmenter,
+            model: None,
+        }
+    }
+
+    /// Scores with `model` from now on; the lexicon still feeds it when it was trained with
+    /// [`FeatureSet::TextAndLexicon`].
+    pub fn with_model(mut self, model: LogisticModel) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    pub fn model(&self) -> Option<&LogisticModel> {
+        self.model.as_ref()
+    }
+
+    /// The model's judgement when one is attached, otherwise the lexicon's.
+    pub fn score(&self, text: &str) -> Score {
+        self.analyze(text, |normalized, tokens| {
+            if tokens.is_empty() {
+                return Score::NEUTRAL;
+            }
+            let evidence = rules::evaluate(&self.lexicon, tokens);
+            match &self.model {
+                Some(model) => {
+                    let features =
+                        learned::extract(normalized, tokens, &evidence, model.feature_set());
+                    model_score(model.probability(&features))
+                }
+                None => lexicon_score(&evidence),
+            }
+        })
+    }
+
+    pub fn score_batch<'t>(&self, texts: impl IntoIterator<Item = &'t str>) -> Vec<Score> {
+        texts.into_iter().map(|text| self.score(text)).collect()
+    }
+
+    /// Lexicon and rules only, even when a model is attached.
+    pub fn score_lexicon(&self, text: &str) -> Score {
+        self.analyze(text, |_, tokens| {
+            lexicon_score(&rules::evaluate(&self.lexicon, tokens))
+        })
+    }
+
+    /// The sum of the lexicon weights of the words found, with no rules at all: a baseline.
+    pub fn lexicon_sum(&self, text: &str) -> f32 {
+        self.analyze(text, |_, tokens| rules::plain_sum(&self.lexicon, tokens))
+    }
+
+    /// What a model built on `set` reads from `text`; used to train one.
+    pub fn features(&self, text: &str, set: FeatureSet) -> Features {
+        self.analyze(text, |normalized, tokens| {
+            let evidence = match set {
+                FeatureSet::Text => Evidence::default(),
+                FeatureSet::TextAndLexicon => rules::evaluate(&self.lexicon, tokens),
+            };
+            learned::extract(normalized, tokens, &evidence, set)
+        })
+    }
+
+    /// Segmented words and symbols, as the scorer sees them.
+    pub fn tokens(&self, text: &str) -> Vec<String> {
+        self.analyze(text, |_, tokens| {
+            tokens
+                .iter()
+                .filter_map(|token| match token {
+                    Token::Word(word) | Token::Symbol(word) => Some((*word).to_owned()),
+                    Token::Break { .. } => None,
+                })
+                .collect()
+        })
+    }
+
+    fn analyze<R>(&self, text: &str, judge: impl FnOnce(&str, &[Token<'_>]) -> R) -> R {
+        let mut normalized = String::new();
+        tokenize::normalize(text, &mut normalized);
+        let mut tokens = Vec::with_capacity(normalized.len() / 3 + 1);
+        tokenize::tokenize(&normalized, &self.segmenter, &self.lexicon, &mut tokens);
+        judge(&normalized, &tokens)
+    }
+}
+
+/// No evidence is a neutral guess (confidence 0.5); evidence firms the label up with its strength and
+/// the number of words behind it.
+fn lexicon_score(evidence: &Evidence) -> Score {
+    let polarity = evidence.polarity();
+    let label = Label::from_polarity(polarity);
+    let support = evidence.hits as f32 / (evidence.hits as f32 + 1.0);
+    let confidence = match label {
+        Label::Neutral => 0.5,
+        Label::Negative | Label::Positive => 0.5 + 0.5 * polarity.abs() * support,
+    };
+    Score {
+        polarity,
+        label,
+        confidence,
+    }
+}
+
+fn model_score(probability: f32) -> Score {
+    let polarity = 2.0 * probability - 1.0;
+    Score {
+        polarity,
+        label: Label::from_polarity(polarity),
+        confidence: probability.max(1.0 - probability),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::LazyLock;
+
+    use super::*;
+
+    static SCORER: LazyLock<Scorer> = LazyLock::new(Scorer::new);
+
+    fn polarity(text: &str) -> f32 {
+        SCORER.score(text).polarity
+    }
+
+    fn label(text: &str) -> Label {
+        SCORER.score(text).label
+    }
+
+    #[test]
+    fn negation_flips_chinese() {
+        assert_eq!(label("好"), Label::Positive);
+        assert_eq!(label("不好"), Label::Negative);
+        assert_eq!(label("这个产品不是很好用"), Label::Negative);
+        assert_eq!(label("没有想象中那么满意"), Label::Negative);
+        assert_eq!(label("一点都不差"), Label::Positive);
+        assert!(polarity("不差") < polarity("好"));
+    }
+
+    #[test]
+    fn negation_flips_english() {
+        assert_eq!(label("good"), Label::Positive);
+        assert_eq!(label("not good"), Label::Negative);
+        assert_eq!(label("I don't like it"), Label::Negative);
+        assert_eq!(label("not bad at all"), Label::Positive);
+        assert_eq!(label("never again, waste of money"), Label::Negative);
+    }
+
+    #[test]
+    fn negation_lapses_at_clause_end() {
+        assert_eq!(label("不知道，好用"), Label::Positive);
+    }
+
+    #[test]
+    fn degree_adverbs_scale() {
+        assert!(polarity("非常好") > polarity("好"));
+        assert!(polarity("很好") > polarity("好"));
+        assert!(polarity("有点好") < polarity("好"));
+        assert!(polarity("太差了") < polarity("差"));
+        assert!(polarity("very good") > polarity("good"));
+        assert!(polarity("好差") < 0.0);
+    }
+
+    #[test]
+    fn degree_before_or_after_negation() {
+        assert!(polarity("太不好") < polarity("不好"));
+        assert!(polarity("不太好") > polarity("不好"));
+        assert!(polarity("不太好") < 0.0);
+    }
+
+    #[test]
+    fn contrast_favours_what_follows() {
+        assert_eq!(label("质量不错但是物流太慢"), Label::Negative);
+        assert_eq!(label("质量不错，可是物流太慢"), Label::Negative);
+        assert_eq!(label("物流有点慢，不过东西很好"), Label::Positive);
+        assert_eq!(label("虽然价格贵，但是质量真的好"), Label::Positive);
+        assert_eq!(
+            label("The screen is nice but the battery is terrible"),
+            Label::Negative
+        );
+    }
+
+    #[test]
+    fn emoji_carry_sentiment() {
+        assert_eq!(label("👍"), Label::Positive);
+        assert_eq!(label("😡"), Label::Negative);
+        assert_eq!(label("收到了 🤮🤮"), Label::Negative);
+        assert!(polarity("到货了😭😭😭") < polarity("到货了😭"));
+        assert_eq!(label("❤️❤️"), Label::Positive);
+    }
+
+    #[test]
+    fn bracket_emoticons_carry_sentiment() {
+        assert_eq!(label("客服半天不回[怒]"), Label::Negative);
+        assert_eq!(label("收到啦[哈哈][赞]"), Label::Positive);
+        assert_eq!(label("又是一天[泪]"), Label::Negative);
+    }
+
+    #[test]
+    fn platform_slang() {
+        assert_eq!(label("踩雷了"), Label::Negative);
+        assert_eq!(label("这款面霜yyds"), Label::Positive);
+        assert_eq!(label("绝绝子"), Label::Positive);
+        assert_eq!(label("大家避雷这家店"), Label::Negative);
+        assert_eq!(label("纯纯智商税"), Label::Negative);
+        assert_eq!(label("看完直接破防"), Label::Negative);
+        assert_eq!(label("已经回购三次了"), Label::Positive);
+        assert_eq!(label("这次翻车了"), Label::Negative);
+        assert_eq!(label("真香"), Label::Positive);
+        assert!(SCORER.tokens("这就是割韭菜").contains(&"割韭菜".to_owned()));
+        assert!(SCORER.tokens("姐妹们绝绝子").contains(&"绝绝子".to_owned()));
+    }
+
+    #[test]
+    fn repeated_punctuation_intensifies() {
+        assert!(polarity("太失望了!!!") < polarity("太失望了"));
+        assert!(polarity("好棒！！！") > polarity("好棒"));
+        assert!(polarity("质量这么差？？？") < polarity("质量这么差"));
+        assert!(polarity("wow, great!!") > polarity("wow, great"));
+    }
+
+    #[test]
+    fn neutral_text() {
+        let score = SCORER.score("今天下午三点开会，地点在三楼会议室。");
+        assert_eq!(score.label, Label::Neutral);
+        assert_eq!(SCORER.score("").label, Label::Neutral);
+        assert_eq!(label("The package arrived on Tuesday."), Label::Neutral);
+        assert_eq!(label("12345"), Label::Neutral);
+    }
+
+    #[test]
+    fn mixed_chinese_and_english() {
+        assert_eq!(label("这个app太难用了, totally useless"), Label::Negative);
+        assert_eq!(label("口红颜色绝了 so pretty 💄"), Label::Positive);
+        assert_eq!(label("物流很快 but 客服 very rude"), Label::Negative);
+    }
+
+    #[test]
+    fn full_width_and_case_are_folded() {
+        assert_eq!(label("ＧＯＯＤ"), Label::Positive);
+        assert_eq!(label("YYDS"), Label::Positive);
+    }
+
+    #[test]
+    fn scores_stay_in_range() {
+        for text in [
+            "好好好好好好好好好好!!!!!!",
+            "垃圾垃圾垃圾😡😡😡！！！",
+            "",
+            "[",
+            "a'",
+            "？？？",
+        ] {
+            let score = SCORER.score(text);
+            assert!((-1.0..=1.0).contains(&score.polarity), "{text}: {score:?}");
+            assert!((0.0..=1.0).contains(&score.confidence), "{text}: {score:?}");
+        }
+    }
+
+    #[test]
+    fn confidence_grows_with_evidence() {
+        assert!(SCORER.score("好").confidence < SCORER.score("非常好，很满意，推荐").confidence);
+    }
+
+    #[test]
+    fn plain_sum_ignores_rules() {
+        assert!(SCORER.lexicon_sum("not good") > 0.0);
+        assert!(SCORER.score_lexicon("not good").polarity < 0.0);
+    }
+
+    #[test]
+    fn batch_matches_single() {
+        let texts = ["好", "差", "中性"];
+        let batch = SCORER.score_batch(texts);
+        let single: Vec<Score> = texts.iter().map(|text| SCORER.score(text)).collect();
+        assert_eq!(batch, single);
+    }
+}

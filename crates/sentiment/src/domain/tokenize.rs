@@ -1,0 +1,206 @@
+//! Text to tokens: width and case folding, Chinese segmentation, English words, emoji, bracket emoticons and
+//! clause breaks.
+
+use jieba_rs::Jieba;
+
+use super::lexicon::Lexicon;
+
+/// The default jieba dictionary plus every Chinese lexicon term it does not know yet, so that slang such
+/// as 绝绝子 or 智商税 reaches the lexicon in one piece.
+pub(crate) fn segmenter(lexicon: &Lexicon) -> Jieba {
+    let mut jieba = Jieba::new();
+    let mut missing: Vec<&str> = lexicon
+        .chinese_terms()
+        .filter(|term| !jieba.has_word(term))
+        .collect();
+    missing.sort_unstable();
+    for term in missing {
+        jieba.add_word(term, None, None);
+    }
+    jieba
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token<'a> {
+    /// A Chinese word from the segmenter or a lower-case English word.
+    Word(&'a str),
+    /// An emoji, a bracket emoticon such as `[怒]`, or any other symbol.
+    Symbol(&'a str),
+    /// The end of a clause, with how many `!` and `?` closed it.
+    Break { exclaims: u8, questions: u8 },
+}
+
+/// Chinese characters: the unified ideographs and extension A.
+#[inline]
+pub(crate) fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+}
+
+#[inline]
+fn is_break(c: char) -> bool {
+    matches!(
+        c,
+        ',' | '.' | '!' | '?' | ';' | '~' | '。' | '…' | '\n' | '\r' | '｡' | '、'
+    )
+}
+
+/// Folds full-width ASCII to half-width, upper case to lower case and curly apostrophes to straight ones,
+/// and drops emoji presentation selectors, joiners and skin tones, so that the lexicon sees one spelling.
+pub(crate) fn normalize(text: &str, out: &mut String) {
+    out.clear();
+    out.reserve(text.len());
+    for c in text.chars() {
+        let folded = match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            '\u{2018}' | '\u{2019}' => '\'',
+            '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' | '\u{1F3FB}'..='\u{1F3FF}' => continue,
+            _ => c,
+        };
+        out.push(folded.to_ascii_lowercase());
+    }
+}
+
+/// Splits normalised text into tokens. Runs of Chinese characters go through the segmenter.
+pub(crate) fn tokenize<'a>(
+    text: &'a str,
+    segmenter: &Jieba,
+    lexicon: &Lexicon,
+    tokens: &mut Vec<Token<'a>>,
+) {
+    tokens.clear();
+    let bytes = text.as_bytes();
+    let mut position = 0;
+    let mut last_was_han = false;
+    while let Some(c) = text[position..].chars().next() {
+        let start = position;
+        if is_han(c) {
+            let end = scan(text, start, is_han);
+            for word in segmenter.cut(&text[start..end], false) {
+                tokens.push(Token::Word(word.word));
+            }
+            position = end;
+            last_was_han = true;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() {
+            let mut end = scan(text, start, |c| c.is_ascii_alphanumeric());
+            while bytes.get(end) == Some(&b'\'')
+                && bytes.get(end + 1).is_some_and(u8::is_ascii_alphabetic)
+            {
+                end = scan(text, end + 1, |c| c.is_ascii_alphanumeric());
+            }
+            tokens.push(Token::Word(&text[start..end]));
+            position = end;
+        } else if c == '[' {
+            match bracket_emoticon(text, start, lexicon) {
+                Some(end) => {
+                    tokens.push(Token::Symbol(&text[start..end]));
+                    position = end;
+                }
+                None => position += 1,
+            }
+        } else if is_break(c) {
+            let end = scan(text, start, |c| is_break(c) || c == ' ');
+            let run = &bytes[start..end];
+            tokens.push(Token::Break {
+                exclaims: count(run, b'!'),
+                questions: count(run, b'?'),
+            });
+            position = end;
+        } else if c.is_whitespace() {
+            let end = scan(text, start, char::is_whitespace);
+            let next_is_han = text[end..].chars().next().is_some_and(is_han);
+            if last_was_han && next_is_han {
+                tokens.push(Token::Break {
+                    exclaims: 0,
+                    questions: 0,
+                });
+            }
+            position = end;
+        } else {
+            position += c.len_utf8();
+            if !c.is_ascii() {
+                tokens.push(Token::Symbol(&text[start..position]));
+            }
+        }
+        last_was_han = false;
+    }
+}
+
+fn scan(text: &str, start: usize, keep: impl Fn(char) -> bool) -> usize {
+    text[start..]
+        .char_indices()
+        .find(|&(_, c)| !keep(c))
+        .map_or(text.len(), |(offset, _)| start + offset)
+}
+
+fn count(run: &[u8], wanted: u8) -> u8 {
+    run.iter()
+        .filter(|&&b| b == wanted)
+        .count()
+        .min(u8::MAX as usize) as u8
+}
+
+/// The end of a known emoticon such as `[哈哈]` starting at `start`.
+fn bracket_emoticon(text: &str, start: usize, lexicon: &Lexicon) -> Option<usize> {
+    const MAX_EMOTICON_BYTES: usize = 20;
+    let window = &text[start + 1..];
+    let close = window
+        .char_indices()
+        .take_while(|&(offset, c)| offset <= MAX_EMOTICON_BYTES && c != '[')
+        .find(|&(_, c)| c == ']')?
+        .0;
+    let end = start + 1 + close + 1;
+    lexicon.get(&text[start..end]).map(|_| end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        let lexicon = Lexicon::embedded();
+        let segmenter = segmenter(&lexicon);
+        let mut normalized = String::new();
+        normalize(text, &mut normalized);
+        let mut tokens = Vec::new();
+        tokenize(&normalized, &segmenter, &lexicon, &mut tokens);
+        tokens
+            .iter()
+            .map(|token| match token {
+                Token::Word(word) | Token::Symbol(word) => (*word).to_owned(),
+                Token::Break {
+                    exclaims,
+                    questions,
+                } => format!("|{exclaims}{questions}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn folds_width_and_case() {
+        let mut out = String::new();
+        normalize("ＧＯＯＤ！Don’t", &mut out);
+        assert_eq!(out, "good!don't");
+    }
+
+    #[test]
+    fn splits_mixed_text() {
+        assert_eq!(
+            words("Don't buy，太差了！！！[怒]👍🏻"),
+            ["don't", "buy", "|00", "太", "差", "了", "|30", "[怒]", "👍"]
+        );
+    }
+
+    #[test]
+    fn unknown_brackets_are_not_emoticons() {
+        assert_eq!(words("[不存在]"), ["不", "存在"]);
+    }
+
+    #[test]
+    fn spaces_between_chinese_break_clauses() {
+        assert_eq!(words("好 差"), ["好", "|00", "差"]);
+        assert_eq!(words("very good"), ["very", "good"]);
+    }
+}
