@@ -7,7 +7,7 @@ mod rules;
 mod scorer;
 mod tokenize;
 
-pub use learned::{FeatureSet, Features, LogisticModel, TrainConfig};
+pub use learned::{FeatureSet, Features, LogisticModel, ModelFormatError, TrainConfig};
 pub use metrics::BinaryConfusion;
 pub use scorer::Scorer;
 

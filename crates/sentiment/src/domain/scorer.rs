@@ -8,6 +8,10 @@ use super::rules::{self, Evidence};
 use super::tokenize::{self, Token};
 use super::{Label, Score};
 
+/// The combined model trained on the training split of the published sets, written by
+/// `SOCIALOPS_WRITE_MODEL=1` in `tests/accuracy.rs` (see the crate README).
+const SHIPPED_MODEL: &[u8] = include_bytes!("../../model/sentiment.bin");
+
 /// Scores Chinese, English and mixed text. Building one loads the jieba dictionary (a few hundred
 /// milliseconds); scoring is pure and `&self`, so one instance serves every thread.
 #[derive(Debug)]
@@ -17,9 +21,10 @@ pub struct Scorer {
     model: Option<LogisticModel>,
 }
 
+/// Lexicon, rules and the shipped model: what the service scores with.
 impl Default for Scorer {
     fn default() -> Self {
-        Self::new()
+        Self::new().with_model(Self::shipped_model())
     }
 }
 
@@ -33,6 +38,13 @@ impl Scorer {
             segmenter,
             model: None,
         }
+    }
+
+    /// The model compiled into the crate (`model/sentiment.bin`). Its format is checked by the tests,
+    /// so a file that does not load is a build defect and panics.
+    pub fn shipped_model() -> LogisticModel {
+        LogisticModel::from_bytes(SHIPPED_MODEL)
+            .unwrap_or_else(|error| panic!("model/sentiment.bin: {error}"))
     }
 
     /// Scores with `model` from now on; the lexicon still feeds it when it was trained with
@@ -235,6 +247,11 @@ mod tests {
         assert_eq!(label("已经回购三次了"), Label::Positive);
         assert_eq!(label("这次翻车了"), Label::Negative);
         assert_eq!(label("真香"), Label::Positive);
+        assert_eq!(label("下头"), Label::Negative);
+        assert_eq!(label("这种操作真的下头"), Label::Negative);
+        assert_eq!(label("看完测评果断拔草"), Label::Negative);
+        assert_eq!(label("被博主种草了"), Label::Positive);
+        assert!(polarity("不下头") > polarity("下头"));
         assert!(SCORER.tokens("这就是割韭菜").contains(&"割韭菜".to_owned()));
         assert!(SCORER.tokens("姐妹们绝绝子").contains(&"绝绝子".to_owned()));
     }
@@ -294,6 +311,28 @@ mod tests {
     fn plain_sum_ignores_rules() {
         assert!(SCORER.lexicon_sum("not good") > 0.0);
         assert!(SCORER.score_lexicon("not good").polarity < 0.0);
+    }
+
+    #[test]
+    fn default_scores_with_the_shipped_model() {
+        let scorer = Scorer::default();
+        let model = scorer.model().expect("default attaches the shipped model");
+        assert_eq!(model.feature_set(), FeatureSet::TextAndLexicon);
+        for (text, expected) in [
+            ("房间干净，服务热情周到，下次还会再来", Label::Positive),
+            ("质量太差了，用了两天就坏，客服也不理人", Label::Negative),
+            ("大家避雷这家店[怒]", Label::Negative),
+            ("这款面霜yyds，已经回购三次了", Label::Positive),
+            ("Great product, works perfectly.", Label::Positive),
+            ("Terrible service, I want a refund.", Label::Negative),
+        ] {
+            let score = scorer.score(text);
+            assert_eq!(score.label, expected, "{text}: {score:?}");
+            assert!(score.confidence > 0.5, "{text}: {score:?}");
+        }
+        let batch = scorer.score_batch(["好评", "差评"]);
+        assert_eq!(batch[0], scorer.score("好评"));
+        assert!(batch[0].polarity > batch[1].polarity);
     }
 
     #[test]

@@ -5,13 +5,13 @@ use jieba_rs::Jieba;
 
 use super::lexicon::Lexicon;
 
-/// The default jieba dictionary plus every Chinese lexicon term it does not know yet, so that slang such
-/// as 绝绝子 or 智商税 reaches the lexicon in one piece.
+/// The default jieba dictionary plus every Chinese lexicon term it does not know yet or knows too rarely
+/// to keep whole (下头), so that slang such as 绝绝子 or 智商税 reaches the lexicon in one piece.
 pub(crate) fn segmenter(lexicon: &Lexicon) -> Jieba {
     let mut jieba = Jieba::new();
     let mut missing: Vec<&str> = lexicon
         .chinese_terms()
-        .filter(|term| !jieba.has_word(term))
+        .filter(|term| !jieba.has_word(term) || jieba.cut(term, false).len() > 1)
         .collect();
     missing.sort_unstable();
     for term in missing {
@@ -196,6 +196,12 @@ mod tests {
     #[test]
     fn unknown_brackets_are_not_emoticons() {
         assert_eq!(words("[不存在]"), ["不", "存在"]);
+    }
+
+    #[test]
+    fn slang_stays_whole_inside_sentences() {
+        assert!(words("看完测评果断拔草").contains(&"拔草".to_owned()));
+        assert!(words("姐妹们这个绝绝子").contains(&"绝绝子".to_owned()));
     }
 
     #[test]
