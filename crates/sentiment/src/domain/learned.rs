@@ -36,15 +36,21 @@ pub(crate) fn extract(
     evidence: &Evidence,
     set: FeatureSet,
 ) -> Features {
-    let mut starts: Vec<usize> = normalized.char_indices().map(|(at, _)| at).collect();
-    starts.push(normalized.len());
-    let mut buckets = Vec::with_capacity(starts.len() * MAX_CHAR_GRAM + tokens.len() * 2);
-    for n in 1..=MAX_CHAR_GRAM {
-        for window in starts.windows(n + 1) {
-            let gram = &normalized[window[0]..window[n]];
-            if !gram.bytes().any(|b| b.is_ascii_whitespace()) {
-                buckets.push(bucket(n as u8, gram, ""));
+    let mut buckets = Vec::with_capacity(normalized.len() * 2 + tokens.len() * 2);
+    // Starts of the last MAX_CHAR_GRAM characters, newest first; a gram ends at the current char.
+    let mut starts = [0_usize; MAX_CHAR_GRAM];
+    let mut seen = 0;
+    for (at, c) in normalized.char_indices() {
+        starts.copy_within(..MAX_CHAR_GRAM - 1, 1);
+        starts[0] = at;
+        seen = (seen + 1).min(MAX_CHAR_GRAM);
+        let end = at + c.len_utf8();
+        for (n, &start) in starts[..seen].iter().enumerate() {
+            let gram = &normalized[start..end];
+            if gram.bytes().any(|b| b.is_ascii_whitespace()) {
+                break;
             }
+            buckets.push(bucket(n as u8 + 1, gram, ""));
         }
     }
     let mut previous: Option<&str> = None;
@@ -60,8 +66,7 @@ pub(crate) fn extract(
             Token::Break { .. } => previous = None,
         }
     }
-    buckets.sort_unstable();
-    buckets.dedup();
+    dedup_in_place(&mut buckets);
     let dense = match set {
         FeatureSet::Text => [0.0; NUM_DENSE],
         FeatureSet::TextAndLexicon => [
@@ -73,6 +78,26 @@ pub(crate) fn extract(
         ],
     };
     Features { buckets, dense }
+}
+
+thread_local! {
+    /// One bit per bucket, all clear between calls: deduplicates a text's buckets in linear time.
+    static SEEN: std::cell::RefCell<Vec<u64>> = std::cell::RefCell::new(vec![0; NUM_BUCKETS / 64]);
+}
+
+/// Keeps the first occurrence of every bucket, in order of first appearance.
+fn dedup_in_place(buckets: &mut Vec<u32>) {
+    SEEN.with_borrow_mut(|seen| {
+        buckets.retain(|&bucket| {
+            let (word, bit) = (bucket as usize / 64, 1_u64 << (bucket % 64));
+            let fresh = seen[word] & bit == 0;
+            seen[word] |= bit;
+            fresh
+        });
+        for &bucket in buckets.iter() {
+            seen[bucket as usize / 64] = 0;
+        }
+    });
 }
 
 /// FNV-1a over a kind byte and the parts, folded into the bucket range.
