@@ -221,6 +221,23 @@ mod tests {
     }
 
     #[test]
+    fn english_rules() {
+        assert!(polarity("extremely good") > polarity("good"));
+        assert!(polarity("slightly good") < polarity("good"));
+        assert_eq!(
+            label("It looked great, however it broke in a week"),
+            Label::Negative
+        );
+        assert_eq!(
+            label("Although the price is high, the quality is excellent"),
+            Label::Positive
+        );
+        assert!(polarity("terrible!!!") < polarity("terrible"));
+        assert_eq!(label("never disappointed"), Label::Positive);
+        assert_eq!(label("love it 😍"), Label::Positive);
+    }
+
+    #[test]
     fn emoji_carry_sentiment() {
         assert_eq!(label("👍"), Label::Positive);
         assert_eq!(label("😡"), Label::Negative);
