@@ -4,6 +4,10 @@ const PROTOS: &[&str] = &[
     "socialops/events/v1/events.proto",
     "socialops/privacy/v1/privacy.proto",
     "socialops/ingestion/v1/ingestion.proto",
+    "socialops/profiles/v1/profiles.proto",
+    "socialops/segmentation/v1/segmentation.proto",
+    "socialops/alerts/v1/alerts.proto",
+    "socialops/sentiment/v1/sentiment.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -24,6 +24,34 @@ pub mod ingestion {
     }
 }
 
+pub mod alerts {
+    pub mod v1 {
+        tonic::include_proto!("socialops.alerts.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.alerts.v1.serde.rs"));
+    }
+}
+
+pub mod sentiment {
+    pub mod v1 {
+        tonic::include_proto!("socialops.sentiment.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.sentiment.v1.serde.rs"));
+    }
+}
+
+pub mod profiles {
+    pub mod v1 {
+        tonic::include_proto!("socialops.profiles.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.profiles.v1.serde.rs"));
+    }
+}
+
+pub mod segmentation {
+    pub mod v1 {
+        tonic::include_proto!("socialops.segmentation.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.segmentation.v1.serde.rs"));
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every socialops proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("socialops_descriptor");
 
