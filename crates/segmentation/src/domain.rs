@@ -1,10 +1,12 @@
 //! Pure decisions about profiles: lifecycle stages, RFM scores and value tiers, tags, and the segment
 //! rule language. No I/O; callers pass the clock in as `now_us` (microseconds since the Unix epoch).
 
+pub mod kpi;
 pub mod lifecycle;
 pub mod profile;
 pub mod rfm;
 pub mod rules;
+pub mod state;
 pub mod tags;
 
 pub use lifecycle::{

@@ -1,6 +1,10 @@
 //! The segmentation service: one profile per user per brand, RFM scores and value tiers, lifecycle
 //! stages, tags, and rule-based segments whose membership changes are announced to the other
-//! services. For now this crate holds the service's [`domain`]: the pure decisions, with no I/O.
+//! services.
+//!
+//! Flow: [`consume`] (canonical events, erasure requests), [`sweep`] (the clock) and [`api`] (gRPC)
+//! → [`update::Updater`] → [`domain`] decides → [`store`] remembers and enqueues → the bus's outbox
+//! relay publishes on `socialops.profiles.v1`.
 //!
 //! # Segment rules
 //!
@@ -49,4 +53,18 @@
 //! stage = 5       →  at 8 (line 1, column 9): expected a stage (potential, new, active, loyal, churned) after `=`, found `5`
 //! ```
 
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod consume;
 pub mod domain;
+pub mod error;
+pub mod service;
+pub mod store;
+pub mod sweep;
+pub mod update;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{SegmentationConfig, TenantSettings};
+pub use error::SegmentationError;
+pub use service::{Dependencies, RunningSegmentation, start};

@@ -123,6 +123,18 @@ impl RfmEdges {
         })
     }
 
+    /// Edges as stored: recency in days since the last order (as [`Self::recency_days_edges`]
+    /// returns them), frequency in orders, monetary in cents.
+    pub fn from_edges(recency_days: [i64; 4], frequency: [i64; 4], monetary: [i64; 4]) -> Self {
+        Self {
+            recency: Quintiles {
+                edges: recency_days.map(|e| -e),
+            },
+            frequency: Quintiles { edges: frequency },
+            monetary: Quintiles { edges: monetary },
+        }
+    }
+
     /// Recency edges in days since the last order: a buyer scores R=5 when strictly fewer days than
     /// the last edge have passed, R=1 at or beyond the first.
     pub fn recency_days_edges(&self) -> [i64; 4] {
@@ -358,6 +370,12 @@ mod tests {
             .collect();
         let edges = RfmEdges::compute(&values).unwrap();
         assert_eq!(edges.recency_days_edges(), [40, 30, 20, 10]);
+        let stored = RfmEdges::from_edges(
+            edges.recency_days_edges(),
+            edges.frequency_edges(),
+            edges.monetary_edges(),
+        );
+        assert_eq!(stored, edges, "edges round-trip through their stored form");
         let most_recent = edges.score(&values[0]);
         assert_eq!(
             most_recent,
