@@ -48,7 +48,10 @@ pub mod profiles {
 pub mod segmentation {
     pub mod v1 {
         tonic::include_proto!("socialops.segmentation.v1");
-        include!(concat!(env!("OUT_DIR"), "/socialops.segmentation.v1.serde.rs"));
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/socialops.segmentation.v1.serde.rs"
+        ));
     }
 }
 
