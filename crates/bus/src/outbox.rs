@@ -32,11 +32,10 @@ const CREATE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS outbox (
 
 /// Five parameters per row keeps one statement under SQLite's 32766 and PostgreSQL's 65535 bind limits.
 const ROWS_PER_INSERT: usize = 6000;
-const KEYS_PER_LOCK: usize = 30_000;
 
-/// First half of the two-int advisory lock keys taken per message key, so they cannot collide with other
-/// advisory locks in the database.
-pub(crate) const KEY_LOCK_CLASS: i32 = 0x4f42_5831;
+/// First half of the two-int advisory lock taken by every enqueueing transaction, so it cannot collide
+/// with other advisory locks in the database.
+pub(crate) const ENQUEUE_LOCK_CLASS: i32 = 0x4f42_5831;
 /// Taken by the relay so that one relay at a time sends from one database.
 pub(crate) const RELAY_LOCK_CLASS: i32 = 0x4f42_5832;
 
@@ -55,9 +54,12 @@ impl Outbox {
 
     /// Inserts the messages in the caller's transaction; they are relayed only if it commits.
     ///
-    /// On PostgreSQL this takes a transaction-scoped advisory lock per message key, so two transactions
-    /// writing the same key commit in id order and the relay, which reads in id order, never sees the
-    /// later one first. SQLite has a single writer and needs nothing.
+    /// On PostgreSQL this takes one transaction-scoped advisory lock, held until commit, before the rows
+    /// get their ids: enqueueing transactions therefore commit in id order, and the relay, which reads in
+    /// id order, never sends a later message of a key before an earlier one. One lock per transaction
+    /// (rather than one per key) keeps the server's shared lock table small whatever the batch size; the
+    /// price is that concurrent writers queue for the time between their enqueue and their commit, so
+    /// enqueue last. SQLite has a single writer and needs nothing.
     pub async fn enqueue(
         tx: &mut sqlx::Transaction<'_, Any>,
         messages: &[OutgoingMessage],
@@ -71,7 +73,11 @@ impl Outbox {
             Backend::Sqlite
         };
         if backend == Backend::Postgres {
-            lock_keys(tx, messages).await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT pg_advisory_xact_lock({ENQUEUE_LOCK_CLASS}, 0)"
+            )))
+            .execute(&mut **tx)
+            .await?;
         }
         let created_at_us = socialops_storage::now_micros();
         let encoded: Vec<Vec<u8>> = messages
@@ -98,23 +104,6 @@ impl Outbox {
     }
 }
 
-async fn lock_keys(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    messages: &[OutgoingMessage],
-) -> Result<(), BusError> {
-    let mut keys: Vec<&str> = messages.iter().filter_map(|m| m.key.as_deref()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for chunk in keys.chunks(KEYS_PER_LOCK) {
-        let mut query = sqlx::query(AssertSqlSafe(lock_sql(chunk.len())));
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
 fn insert_sql(backend: Backend, rows: usize) -> String {
     let mut sql = SqlText::new(
         backend,
@@ -122,17 +111,6 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
     );
     sql.value_rows(rows, 5);
     sql.into_sql().0
-}
-
-/// Locks in hash order, the same in every transaction, so two enqueues cannot deadlock each other.
-/// PostgreSQL evaluates the volatile lock function after the sort.
-fn lock_sql(keys: usize) -> String {
-    let values: Vec<String> = (1..=keys).map(|i| format!("(${i}::text)")).collect();
-    format!(
-        "SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, h) FROM \
-         (SELECT DISTINCT hashtext(k) AS h FROM (VALUES {}) AS v(k)) AS s ORDER BY h",
-        values.join(",")
-    )
 }
 
 #[cfg(test)]
@@ -150,12 +128,5 @@ mod tests {
                 .ends_with(&format!("${})", ROWS_PER_INSERT * 5))
         );
         const { assert!(ROWS_PER_INSERT * 5 <= 32_766) };
-    }
-
-    #[test]
-    fn lock_sql_binds_every_key() {
-        let sql = lock_sql(3);
-        assert!(sql.contains("($1::text),($2::text),($3::text)"));
-        assert!(sql.contains("ORDER BY h"));
     }
 }

@@ -158,3 +158,40 @@ async fn outbox_enqueue_on_postgres_handles_many_keys_in_one_transaction() {
     tx.commit().await.unwrap();
     assert_eq!(pending(&db).await, 7_000);
 }
+
+/// A transaction that enqueues after another has enqueued waits for it to end, so ids are committed in
+/// order and the relay cannot send a later message of a key before an earlier one.
+#[tokio::test]
+async fn outbox_enqueues_on_postgres_commit_in_id_order() {
+    let Some(db) = postgres().await else { return };
+    Outbox::install(&db).await.unwrap();
+    let message = |p: &str| OutgoingMessage::new("t", Some("tenant:user".into()), p.as_bytes());
+
+    let mut first = db.begin().await.unwrap();
+    Outbox::enqueue(&mut first, &[message("first")])
+        .await
+        .unwrap();
+    let second = tokio::spawn({
+        let db = db.clone();
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            Outbox::enqueue(&mut tx, &[message("second")])
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "the second enqueue waits for the first transaction"
+    );
+    assert_eq!(pending(&db).await, 0, "nothing is visible before a commit");
+    first.commit().await.unwrap();
+    tokio::time::timeout(WAIT, second).await.unwrap().unwrap();
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM outbox ORDER BY id")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(payloads, [b"first".to_vec(), b"second".to_vec()]);
+}
