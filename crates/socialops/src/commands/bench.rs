@@ -129,15 +129,20 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             create_topics: false,
         };
 
-        let counter = count_messages(&kafka, &topics.events, args.events);
+        let counter = count_messages(&kafka, &topics.events, args.events).await?;
         let shutdown = CancellationToken::new();
         let started = Instant::now();
         let running = socialops_ingestion::start(&config, deps, shutdown.clone()).await?;
-        counter.await??;
+        let (first, last) = counter.await??;
         rows.push(Row {
             name: format!("end-to-end, {name}"),
             events: args.events,
-            elapsed: started.elapsed(),
+            elapsed: last - started,
+        });
+        rows.push(Row {
+            name: format!("  steady, {name}"),
+            events: args.events - 1,
+            elapsed: last - first,
         });
 
         let channel = socialops_grpc::connect(&format!("http://{}", running.grpc_addr)).await?;
@@ -258,13 +263,14 @@ async fn produce_raw(
     })
 }
 
-/// Resolves once `want` messages have been read from `topic`.
-fn count_messages(
+/// Returns once a consumer of the (empty) `topic` has its partitions assigned; the task then
+/// resolves when `want` messages have been read, with the times the first and the last arrived.
+async fn count_messages(
     kafka: &KafkaConfig,
     topic: &str,
     want: usize,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    let consumer: Result<StreamConsumer, _> = ClientConfig::new()
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<(Instant, Instant)>>> {
+    let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &kafka.bootstrap_servers)
         .set(
             "group.id",
@@ -272,18 +278,26 @@ fn count_messages(
         )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
-        .create();
-    let topic = topic.to_owned();
-    tokio::spawn(async move {
-        let consumer = consumer?;
-        consumer.subscribe(&[&topic])?;
-        let mut seen = 0;
-        while seen < want {
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let assigned_by = Instant::now() + Duration::from_secs(60);
+    while consumer.assignment()?.count() == 0 {
+        anyhow::ensure!(Instant::now() < assigned_by, "no assignment within 60 s");
+        if let Ok(message) = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await
+        {
+            message?;
+            anyhow::bail!("{topic} is not empty");
+        }
+    }
+    Ok(tokio::spawn(async move {
+        let mut first = None;
+        for _ in 0..want {
             tokio::time::timeout(Duration::from_secs(120), consumer.recv())
                 .await
                 .context("no progress for 120 s")??;
-            seen += 1;
+            first.get_or_insert_with(Instant::now);
         }
-        Ok(())
-    })
+        let last = Instant::now();
+        Ok((first.unwrap_or(last), last))
+    }))
 }
