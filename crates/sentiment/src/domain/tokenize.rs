@@ -49,16 +49,24 @@ fn is_break(c: char) -> bool {
 pub(crate) fn normalize(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len());
-    for c in text.chars() {
+    // Most characters stay as they are: copy them a run at a time.
+    let mut unchanged_from = 0;
+    for (at, c) in text.char_indices() {
         let folded = match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            '\u{2018}' | '\u{2019}' => '\'',
-            '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' | '\u{1F3FB}'..='\u{1F3FF}' => continue,
-            _ => c,
+            'A'..='Z' => Some(c.to_ascii_lowercase()),
+            '\u{FF01}'..='\u{FF5E}' => {
+                char::from_u32(c as u32 - 0xFEE0).map(|half| half.to_ascii_lowercase())
+            }
+            '\u{3000}' => Some(' '),
+            '\u{2018}' | '\u{2019}' => Some('\''),
+            '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' | '\u{1F3FB}'..='\u{1F3FF}' => None,
+            _ => continue,
         };
-        out.push(folded.to_ascii_lowercase());
+        out.push_str(&text[unchanged_from..at]);
+        out.extend(folded);
+        unchanged_from = at + c.len_utf8();
     }
+    out.push_str(&text[unchanged_from..]);
 }
 
 /// Splits normalised text into tokens. Runs of Chinese characters go through the segmenter.
@@ -183,6 +191,8 @@ mod tests {
         let mut out = String::new();
         normalize("ＧＯＯＤ！Don’t", &mut out);
         assert_eq!(out, "good!don't");
+        normalize("好👍🏻\u{3000}ＯＫ了❤️", &mut out);
+        assert_eq!(out, "好👍 ok了❤");
     }
 
     #[test]
