@@ -196,8 +196,10 @@ impl LogisticModel {
         evidence: &Evidence,
     ) -> f32 {
         let mut sparse = 0_i64;
+        let weights = &self.weights[..NUM_BUCKETS];
         features::for_each_bucket(normalized, tokens, |bucket| {
-            sparse += i64::from(self.weights[bucket as usize]);
+            // Buckets are below NUM_BUCKETS; the mask says so to the compiler.
+            sparse += i64::from(weights[bucket as usize & (NUM_BUCKETS - 1)]);
         });
         self.combine(sparse, &features::dense(evidence, self.feature_set))
     }

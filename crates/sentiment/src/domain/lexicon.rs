@@ -34,7 +34,7 @@ pub(crate) struct Entry {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Lexicon {
-    entries: HashMap<Box<str>, Entry, BuildHasherDefault<Fnv1a>>,
+    entries: HashMap<Box<str>, Entry, BuildHasherDefault<WordHasher>>,
     /// A Bloom filter of the terms (two bits each in 2^17): most words of a text are in no list, and
     /// this answers for them from 16 KiB that stay in L1, without probing the map.
     filter: Vec<u64>,
@@ -43,26 +43,38 @@ pub(crate) struct Lexicon {
     modifier_heads: Vec<u64>,
 }
 
-/// FNV-1a: every word of every text is looked up, most of them a few bytes long, where SipHash's
-/// set-up dominates; the keys are our own lists, so flooding resistance buys nothing.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv1a(u64);
+/// Every word of every text is looked up, most of them a few bytes long, where SipHash's set-up
+/// dominates; the keys are our own lists, so flooding resistance buys nothing. Eight bytes at a time,
+/// each chunk folded in with a multiply (FxHash's step), the high half folded into the low one at the
+/// end because the map indexes by the low bits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WordHasher(u64);
 
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
+const WORD_HASH_K: u64 = 0xf135_7aea_2e62_a9c5;
+
+/// Up to eight bytes read as a little-endian number, the missing high bytes zero.
+#[inline]
+pub(crate) fn little_endian(chunk: &[u8]) -> u64 {
+    chunk
+        .iter()
+        .rev()
+        .fold(0, |value, &byte| (value << 8) | u64::from(byte))
 }
 
-impl Hasher for Fnv1a {
+impl Hasher for WordHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        for chunk in bytes.chunks(8) {
+            let value = little_endian(chunk);
+            self.0 = (self.0.rotate_left(26) ^ value).wrapping_mul(WORD_HASH_K);
         }
     }
 
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = (self.0.rotate_left(26) ^ u64::from(byte)).wrapping_mul(WORD_HASH_K);
+    }
+
     fn finish(&self) -> u64 {
-        self.0
+        self.0 ^ (self.0 >> 32)
     }
 }
 
@@ -148,13 +160,12 @@ impl Lexicon {
 
 const FILTER_BITS: usize = 1 << 17;
 
-/// Two positions from one FNV-1a hash: about 1.6 % of the words in no list get past the filter.
+/// Two positions from one hash: about 1.6 % of the words in no list get past the filter.
 #[inline]
 fn filter_bits(term: &str) -> [usize; 2] {
-    let mut hasher = Fnv1a::default();
+    let mut hasher = WordHasher::default();
     hasher.write(term.as_bytes());
     let hash = hasher.finish();
-    let hash = hash ^ (hash >> 29);
     [
         (hash as usize) % FILTER_BITS,
         ((hash >> 32) as usize) % FILTER_BITS,
@@ -213,6 +224,16 @@ mod tests {
         assert!(lexicon.is_modifier_head('太'));
         assert!(!lexicon.is_modifier_head('差'));
         assert!(!lexicon.is_modifier_head('😀'));
+    }
+
+    #[test]
+    fn chunks_read_little_endian() {
+        assert_eq!(little_endian(&[1, 2]), 0x0201);
+        assert_eq!(
+            little_endian(&[1, 2, 3, 4, 5, 6, 7, 8]),
+            0x0807_0605_0403_0201
+        );
+        assert_eq!(little_endian(&[]), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! three characters is packed losslessly into one `u64` (21 bits per code point) and mixed once; a word is
 //! hashed over its bytes once, and a word pair combines the two word hashes.
 
+use super::super::lexicon::little_endian;
 use super::super::rules::Evidence;
 use super::super::tokenize::Token;
 
@@ -129,10 +130,7 @@ fn word_hash(word: &[u8]) -> u64 {
     const K: u64 = 0xf135_7aea_2e62_a9c5;
     word.chunks(8)
         .fold((word.len() as u64).wrapping_mul(K), |hash, chunk| {
-            let value = chunk
-                .iter()
-                .rev()
-                .fold(0_u64, |value, &byte| (value << 8) | u64::from(byte));
+            let value = little_endian(chunk);
             (hash.rotate_left(26) ^ value).wrapping_mul(K)
         })
 }
@@ -161,8 +159,9 @@ struct SeenTable {
 
 /// A text's buckets in order of first appearance, each once, handed to `visit`.
 struct Distinct<'a, V> {
-    table: &'a mut SeenTable,
-    mask: usize,
+    generation: u32,
+    /// This text's part of the table: a power of two long.
+    slots: &'a mut [(u32, u32)],
     visit: V,
 }
 
@@ -181,28 +180,28 @@ impl<'a, V: FnMut(u32)> Distinct<'a, V> {
             table.generation = 1;
         }
         Distinct {
-            table,
-            mask: size - 1,
+            generation: table.generation,
+            slots: &mut table.slots[..size],
             visit,
         }
     }
 
     #[inline]
     fn push(&mut self, bucket: u32) {
-        let generation = self.table.generation;
+        let mask = self.slots.len() - 1;
         // Buckets are already uniformly hashed: their low bits index the table directly.
-        let mut index = bucket as usize & self.mask;
+        let mut index = bucket as usize & mask;
         loop {
-            let slot = &mut self.table.slots[index];
-            if slot.0 != generation {
-                *slot = (generation, bucket);
+            let slot = &mut self.slots[index];
+            if slot.0 != self.generation {
+                *slot = (self.generation, bucket);
                 (self.visit)(bucket);
                 return;
             }
             if slot.1 == bucket {
                 return;
             }
-            index = (index + 1) & self.mask;
+            index = (index + 1) & mask;
         }
     }
 }
