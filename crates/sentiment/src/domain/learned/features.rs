@@ -41,6 +41,7 @@ pub struct Features {
     pub(super) dense: [f32; NUM_DENSE],
 }
 
+/// The features of one text, as training collects them.
 pub(crate) fn extract(
     normalized: &str,
     tokens: &[Token<'_>],
@@ -147,9 +148,9 @@ thread_local! {
 }
 
 /// An open-addressing set of buckets, reused from text to text. A slot belongs to the current text
-/// when it carries the current generation, so starting a text clears nothing. Sized for the text (a few
-/// KiB for a comment), it stays in L1 where a bit per bucket (256 KiB) did not, next to the segmenter's
-/// dictionary.
+/// when it carries the current generation, so starting a text clears nothing. Sized for the text (8 KiB
+/// for a comment) it stays in L1; a bit per bucket would take 256 KiB, which the segmenter's dictionary
+/// walks evict between texts.
 #[derive(Default)]
 struct SeenTable {
     generation: u32,
