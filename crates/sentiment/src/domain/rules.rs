@@ -203,6 +203,9 @@ fn resolve_compound(lexicon: &Lexicon, word: &str) -> Option<Lookup> {
     {
         return Some(lookup);
     }
+    if !lexicon.is_modifier_head(first) {
+        return None;
+    }
     let (head, rest) = word.split_at(first.len_utf8());
     let modifier = lexicon.get(head)?;
     let mut lookup = with_sentiment(rest)?;

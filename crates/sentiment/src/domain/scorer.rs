@@ -66,11 +66,7 @@ impl Scorer {
             }
             let evidence = rules::evaluate(&self.lexicon, tokens);
             match &self.model {
-                Some(model) => {
-                    let features =
-                        learned::extract(normalized, tokens, &evidence, model.feature_set());
-                    model_score(model.probability(&features))
-                }
+                Some(model) => model_score(model.probability_of(normalized, tokens, &evidence)),
                 None => lexicon_score(&evidence),
             }
         })
@@ -350,6 +346,27 @@ mod tests {
         let batch = scorer.score_batch(["好评", "差评"]);
         assert_eq!(batch[0], scorer.score("好评"));
         assert!(batch[0].polarity > batch[1].polarity);
+    }
+
+    #[test]
+    fn scoring_reads_the_features_training_sees() {
+        let scorer = Scorer::default();
+        let model = scorer.model().expect("shipped model");
+        for text in [
+            "房间干净，服务热情周到，下次还会再来",
+            "Terrible service, I want a refund.",
+            "哈哈哈哈哈哈 好好好 😍😍",
+            "",
+        ] {
+            let features = scorer.features(text, model.feature_set());
+            let expected = 2.0 * model.probability(&features) - 1.0;
+            let polarity = scorer.score(text).polarity;
+            if text.is_empty() {
+                assert_eq!(polarity, 0.0);
+            } else {
+                assert_eq!(polarity, expected, "{text}");
+            }
+        }
     }
 
     #[test]

@@ -49,16 +49,39 @@ fn is_break(c: char) -> bool {
 pub(crate) fn normalize(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len());
-    for c in text.chars() {
-        let folded = match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            '\u{2018}' | '\u{2019}' => '\'',
-            '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' | '\u{1F3FB}'..='\u{1F3FF}' => continue,
-            _ => c,
+    let bytes = text.as_bytes();
+    // Most characters stay as they are: copy them a run at a time, and look closer only at ASCII
+    // capitals and at the lead bytes of the few characters that change (U+2018–U+2019, U+200D: E2;
+    // U+3000: E3; U+FE0E–U+FF5E: EF; skin tones: F0). Chinese lead bytes (E4–E9) pass untouched.
+    let mut unchanged_from = 0;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        if !(byte.is_ascii_uppercase() || matches!(byte, 0xE2 | 0xE3 | 0xEF | 0xF0)) {
+            at += 1;
+            continue;
+        }
+        let Some(c) = text[at..].chars().next() else {
+            break;
         };
-        out.push(folded.to_ascii_lowercase());
+        let folded = match c {
+            'A'..='Z' => Some(c.to_ascii_lowercase()),
+            '\u{FF01}'..='\u{FF5E}' => {
+                char::from_u32(c as u32 - 0xFEE0).map(|half| half.to_ascii_lowercase())
+            }
+            '\u{3000}' => Some(' '),
+            '\u{2018}' | '\u{2019}' => Some('\''),
+            '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' | '\u{1F3FB}'..='\u{1F3FF}' => None,
+            _ => {
+                at += c.len_utf8();
+                continue;
+            }
+        };
+        out.push_str(&text[unchanged_from..at]);
+        out.extend(folded);
+        at += c.len_utf8();
+        unchanged_from = at;
     }
+    out.push_str(&text[unchanged_from..]);
 }
 
 /// Splits normalised text into tokens. Runs of Chinese characters go through the segmenter.
@@ -75,7 +98,7 @@ pub(crate) fn tokenize<'a>(
     while let Some(c) = text[position..].chars().next() {
         let start = position;
         if is_han(c) {
-            let end = scan(text, start, is_han);
+            let end = scan_han(bytes, start);
             for word in segmenter.cut(&text[start..end], false) {
                 tokens.push(Token::Word(word.word));
             }
@@ -126,6 +149,23 @@ pub(crate) fn tokenize<'a>(
         }
         last_was_han = false;
     }
+}
+
+/// The end of the run of Chinese characters at `start`. Every character `is_han` accepts is three
+/// bytes long in UTF-8, so the run is decoded here three bytes at a time.
+fn scan_han(bytes: &[u8], start: usize) -> usize {
+    let mut at = start;
+    while let Some(&[lead, second, third]) = bytes.get(at..at + 3) {
+        let code = (u32::from(lead & 0x0F) << 12)
+            | (u32::from(second & 0x3F) << 6)
+            | u32::from(third & 0x3F);
+        let han = lead & 0xF0 == 0xE0 && char::from_u32(code).is_some_and(is_han);
+        if !han {
+            break;
+        }
+        at += 3;
+    }
+    at
 }
 
 fn scan(text: &str, start: usize, keep: impl Fn(char) -> bool) -> usize {
@@ -183,6 +223,10 @@ mod tests {
         let mut out = String::new();
         normalize("ＧＯＯＤ！Don’t", &mut out);
         assert_eq!(out, "good!don't");
+        normalize("好👍🏻\u{3000}ＯＫ了❤️", &mut out);
+        assert_eq!(out, "好👍 ok了❤");
+        normalize("“AB”‘c’—…①Ｚ", &mut out);
+        assert_eq!(out, "“ab”'c'—…①z");
     }
 
     #[test]
@@ -191,6 +235,17 @@ mod tests {
             words("Don't buy，太差了！！！[怒]👍🏻"),
             ["don't", "buy", "|00", "太", "差", "了", "|30", "[怒]", "👍"]
         );
+    }
+
+    #[test]
+    fn chinese_runs_end_at_other_characters() {
+        assert_eq!(
+            words("好吃ok好吃。㐀好"),
+            ["好吃", "ok", "好吃", "|00", "㐀", "好"]
+        );
+        assert_eq!(scan_han("好吃".as_bytes(), 0), 6);
+        assert_eq!(scan_han("好“".as_bytes(), 0), 3);
+        assert_eq!(scan_han("好".as_bytes(), 1), 1);
     }
 
     #[test]
