@@ -205,3 +205,15 @@ pub async fn erase_user(
         .rows_affected();
     Ok(mentions + messages)
 }
+
+/// How many text-bearing events of the tenant have been handled.
+pub async fn processed_count(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<u64, SentimentError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_events WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -213,8 +213,8 @@ pub async fn attach_to_crisis(
     crisis_id: &str,
 ) -> Result<Totals, SentimentError> {
     let totals_row = sqlx::query(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN label = 1 THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(reach), 0) FROM mentions \
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN label = 1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(reach), 0) AS BIGINT) FROM mentions \
          WHERE tenant_id = $1 AND watchlist_id = $2 AND occurred_at_us >= $3 AND crisis_id IS NULL",
     )
     .bind(tenant_id)
