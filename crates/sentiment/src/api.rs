@@ -264,12 +264,7 @@ impl SentimentService for SentimentApi {
         let limit = convert::limit(request.get_ref().limit, DEFAULT_PAGE, MAX_PAGE);
         let now_us = self.monitor.now_us();
         let target_us = self.monitor.rules().tenant(&tenant).reply_target_us();
-        let mut conn = self
-            .monitor
-            .store()
-            .conn()
-            .await
-            .map_err(SentimentError::from)?;
+        let mut conn = self.monitor.store().conn().await?;
         let waiting =
             replies::unanswered(&mut conn, &tenant, now_us.saturating_sub(target_us), limit)
                 .await?;

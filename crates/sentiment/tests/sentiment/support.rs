@@ -234,9 +234,12 @@ impl TestApp {
     }
 }
 
+/// An alert as read from the topic, with its key.
+type Keyed = (Option<String>, CrisisAlert);
+
 /// Every alert published on the alerts topic, collected in the background from the start.
 pub struct AlertReader {
-    seen: Arc<Mutex<Vec<(Option<String>, CrisisAlert)>>>,
+    seen: Arc<Mutex<Vec<Keyed>>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
