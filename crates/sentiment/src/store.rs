@@ -217,3 +217,11 @@ pub async fn processed_count(
         .await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
+
+/// How many text-bearing events have been handled, over every tenant.
+pub async fn processed_total(conn: &mut AnyConnection) -> Result<u64, SentimentError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_events")
+        .fetch_one(conn)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
