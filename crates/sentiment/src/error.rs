@@ -13,6 +13,9 @@ pub enum SentimentError {
     NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// Another call changed the same row first; retrying reads the new state.
+    #[error("{0}")]
+    Conflict(String),
     /// A live stream fell this many alerts behind and cannot catch up.
     #[error("the alert stream fell {0} alerts behind; reconnect")]
     Lagged(u64),
@@ -44,6 +47,7 @@ impl SentimentError {
             Self::NotFound(_) => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Transition(_) => Code::FailedPrecondition,
+            Self::Conflict(_) => Code::Aborted,
             Self::Lagged(_) => Code::ResourceExhausted,
             Self::Auth(e) => e.code(),
             Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,

@@ -261,8 +261,8 @@ pub async fn act(monitor: &Monitor, request: &ActionRequest) -> Result<Crisis, S
             .await?
             .ok_or_else(not_found)?;
         transition(current.state, request.action)?;
-        return Err(SentimentError::Runtime(
-            "crisis changed concurrently".into(),
+        return Err(SentimentError::Conflict(
+            "the crisis changed while this step was taken; retry".into(),
         ));
     }
     crisis.state = to;
