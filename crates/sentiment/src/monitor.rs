@@ -24,6 +24,7 @@ use crate::error::SentimentError;
 use crate::store::replies::{self, BrandMessage, UserMessage};
 use crate::store::{self, HOUR_US, LabelCounts, SentimentStore};
 pub use alert::{ALERT_SCHEMA, alert_message, timestamp};
+pub use crises::{ActionRequest, act, remind};
 use matching::MatcherCache;
 
 /// What one batch changed, for logs and tests.
@@ -199,8 +200,6 @@ impl Monitor {
         self.relay.notify_one();
     }
 }
-
-pub use crises::{ActionRequest, act, remind};
 
 fn user_message(item: &TextItem, score: &Score) -> UserMessage {
     UserMessage {

@@ -9,6 +9,7 @@ use sqlx::AnyConnection;
 
 use super::Monitor;
 use super::alert::{alert, alert_message};
+use crate::domain::Label;
 use crate::domain::crisis::{Action, CrisisState, Reminder, ResponseClock, transition};
 use crate::domain::severity::Signals;
 use crate::domain::spike::{Evaluation, cooled_down, evaluate, fold_buckets};
@@ -31,7 +32,8 @@ pub(super) async fn absorb(
     let rules = &monitor.rules.spike;
     mentions::insert(conn, new_mentions).await?;
     let mut buckets: BTreeMap<(String, String, i64), LabelCounts> = BTreeMap::new();
-    let mut touched: BTreeMap<(&str, &str), bool> = BTreeMap::new();
+    // Per tenant and watchlist: whether the batch brought a mention, and a negative one, into the window.
+    let mut touched: BTreeMap<&str, BTreeMap<&str, Recent>> = BTreeMap::new();
     let window_start = rules.window_start(now_us);
     for m in new_mentions {
         buckets
@@ -42,38 +44,76 @@ pub(super) async fn absorb(
             ))
             .or_default()
             .add(m.label);
-        let recent = m.occurred_at_us >= window_start;
-        *touched
-            .entry((m.tenant_id.as_str(), m.watchlist_id.as_str()))
-            .or_default() |= recent;
+        let recent = touched
+            .entry(m.tenant_id.as_str())
+            .or_default()
+            .entry(m.watchlist_id.as_str())
+            .or_default();
+        if m.occurred_at_us >= window_start {
+            recent.any = true;
+            recent.negative |= m.label == Label::Negative;
+        }
     }
     mentions::add_to_buckets(conn, &buckets).await?;
 
     let mut alerts = Vec::new();
-    // Mentions older than the window only feed the baseline: a backfill of history opens nothing.
-    for ((tenant_id, watchlist_id), _) in touched.into_iter().filter(|(_, recent)| *recent) {
-        let state = mentions::watch_state(conn, tenant_id, watchlist_id).await?;
-        let starts = rules.buckets_to_read(now_us);
-        let counts = mentions::bucket_counts(conn, tenant_id, watchlist_id, &starts).await?;
-        let (window, history) = fold_buckets(rules, now_us, state.first_bucket_us, |bucket| {
-            counts.get(&bucket).copied().unwrap_or_default()
-        });
-        let evaluation = evaluate(rules, window, &history);
-        match crises::open_for(conn, tenant_id, watchlist_id).await? {
-            Some(crisis) => {
-                alerts.extend(grow(monitor, conn, crisis, &evaluation, now_us).await?);
+    for (tenant_id, watchlists) in touched {
+        // Mentions older than the window only feed the baseline: a backfill of history opens nothing.
+        if !watchlists.values().any(|r| r.any) {
+            continue;
+        }
+        let mut open_crises = crises::open_by_watchlist(conn, tenant_id).await?;
+        for (watchlist_id, recent) in watchlists {
+            let open_crisis = open_crises.remove(watchlist_id);
+            // Without a new negative mention in the window neither the count nor the share of
+            // negatives rose, so no spike can have started.
+            let wanted = match &open_crisis {
+                Some(_) => recent.any,
+                None => recent.negative,
+            };
+            if wanted {
+                let alert =
+                    judge(monitor, conn, tenant_id, watchlist_id, open_crisis, now_us).await?;
+                alerts.extend(alert);
             }
-            None if evaluation.trigger.is_some()
-                && cooled_down(rules, state.last_spike_at_us, now_us) =>
-            {
-                let opened =
-                    open(monitor, conn, tenant_id, watchlist_id, &evaluation, now_us).await?;
-                alerts.push(opened);
-            }
-            None => {}
         }
     }
     Ok(alerts)
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Recent {
+    any: bool,
+    negative: bool,
+}
+
+/// Judges one watchlist's window: grows its open crisis, or opens one on a spike.
+async fn judge(
+    monitor: &Monitor,
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    watchlist_id: &str,
+    open_crisis: Option<Crisis>,
+    now_us: i64,
+) -> Result<Option<OutgoingMessage>, SentimentError> {
+    let rules = &monitor.rules.spike;
+    let state = mentions::watch_state(conn, tenant_id, watchlist_id).await?;
+    let starts = rules.buckets_to_read(now_us);
+    let counts = mentions::bucket_counts(conn, tenant_id, watchlist_id, &starts).await?;
+    let (window, history) = fold_buckets(rules, now_us, state.first_bucket_us, |bucket| {
+        counts.get(&bucket).copied().unwrap_or_default()
+    });
+    let evaluation = evaluate(rules, window, &history);
+    match open_crisis {
+        Some(crisis) => grow(monitor, conn, crisis, &evaluation, now_us).await,
+        None if evaluation.trigger.is_some()
+            && cooled_down(rules, state.last_spike_at_us, now_us) =>
+        {
+            let opened = open(monitor, conn, tenant_id, watchlist_id, &evaluation, now_us).await?;
+            Ok(Some(opened))
+        }
+        None => Ok(None),
+    }
 }
 
 fn signals(monitor: &Monitor, evaluation: &Evaluation, total_reach: u64) -> Signals {

@@ -151,6 +151,22 @@ pub async fn open_for(
     row.as_ref().map(decode).transpose()
 }
 
+/// The tenant's open crises, by watchlist.
+pub async fn open_by_watchlist(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<std::collections::HashMap<String, Crisis>, SentimentError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM crises WHERE tenant_id = $1 AND state <= 3"
+    )))
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| decode(row).map(|c| (c.watchlist_id.clone(), c)))
+        .collect()
+}
+
 /// The tenant's crises, newest first.
 pub async fn list(
     conn: &mut AnyConnection,
