@@ -1,7 +1,7 @@
 //! Where monitoring happens. A batch of canonical events ([`Monitor::handle_events`]) is scored,
 //! counted on the timeline, matched against the tenants' watchlists, stored as mentions and user
 //! messages, answers brand replies, and opens or grows crises; a person's step on a crisis
-//! ([`Monitor::act`]) and the response clock ([`Monitor::remind`]) change crises too. Each call is one
+//! ([`act`]) and the response clock ([`remind`]) change crises too. Each call is one
 //! transaction that also enqueues every resulting alert for `socialops.alerts.v1` in the outbox.
 
 mod alert;

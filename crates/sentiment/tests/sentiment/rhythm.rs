@@ -1,5 +1,5 @@
 //! An ordinary week: quiet nights, a working day and a busy evening with a steady quarter of
-//! complaints. The evening's ten-odd negative mentions per half hour would be a spike against the day's
+//! complaints. The evening's dozen negative mentions per window would be a spike against the day's
 //! average; against earlier evenings they are normal, and no crisis opens. The same number at night is
 //! a crisis.
 
