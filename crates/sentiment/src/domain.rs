@@ -7,6 +7,14 @@ mod rules;
 mod scorer;
 mod tokenize;
 
+// Monitoring: what the service decides about scored texts.
+pub mod crisis;
+pub mod reply;
+pub mod severity;
+pub mod spike;
+pub mod text;
+pub mod watch;
+
 pub use learned::{FeatureSet, Features, LogisticModel, ModelFormatError, TrainConfig};
 pub use metrics::BinaryConfusion;
 pub use scorer::Scorer;

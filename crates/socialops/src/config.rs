@@ -9,6 +9,7 @@ use serde::Deserialize;
 use socialops_auth::AuthConfig;
 use socialops_bus::{KafkaConfig, Topics};
 use socialops_ingestion::IngestionConfig;
+use socialops_sentiment::SentimentConfig;
 use socialops_telemetry::TelemetryConfig;
 
 /// Top-level sections; environment variables naming anything else under `SOCIALOPS_` (such as the
@@ -20,6 +21,7 @@ const SECTIONS: &[&str] = &[
     "telemetry",
     "auth",
     "ingestion",
+    "sentiment",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +33,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
     pub ingestion: IngestionConfig,
+    pub sentiment: SentimentConfig,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
             ingestion: IngestionConfig::default(),
+            sentiment: SentimentConfig::default(),
         }
     }
 }
@@ -111,6 +115,36 @@ mod tests {
             assert_eq!(
                 config.ingestion.database.unwrap().url,
                 "postgres://db/ingestion"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sentiment_section_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "socialops.toml",
+                r#"
+                [sentiment.spike]
+                min_count = 20
+                [sentiment.tenants.acme]
+                reply_target = "30m"
+                "#,
+            )?;
+            jail.set_env("SOCIALOPS_SENTIMENT__SPIKE__WINDOW", "1h");
+            jail.set_env("DATABASE_URL", "postgres://db/sentiment");
+            let config =
+                Config::load(Some(Path::new("socialops.toml")), Some("sentiment")).unwrap();
+            assert_eq!(config.sentiment.spike.min_count, 20);
+            assert_eq!(config.sentiment.spike.window.as_secs(), 3_600);
+            assert_eq!(
+                config.sentiment.tenants["acme"].reply_target.as_secs(),
+                1_800
+            );
+            assert_eq!(
+                config.sentiment.database.unwrap().url,
+                "postgres://db/sentiment"
             );
             Ok(())
         });

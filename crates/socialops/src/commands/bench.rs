@@ -1,5 +1,8 @@
 //! `socialops bench ingest`: rates measured in one run against one broker, each printed with its
-//! ratio to the raw rdkafka produce rate measured first.
+//! ratio to the raw rdkafka produce rate measured first. `socialops bench sentiment`: see
+//! [`sentiment`].
+
+mod sentiment;
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,9 @@ pub enum BenchCommand {
     /// Raw produce rate, end-to-end ingestion rate (raw topic → validation, dedup, store, republish)
     /// on SQLite and PostgreSQL, and the gRPC streaming rate.
     Ingest(IngestArgs),
+    /// Sentiment consume rate against raw consume, and the latency from the mention that crosses a
+    /// spike threshold to its crisis alert, under background traffic, on PostgreSQL.
+    Sentiment(sentiment::SentimentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,7 +71,13 @@ impl Row {
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Ingest(args) = command;
+    match command {
+        BenchCommand::Ingest(args) => ingest(args).await,
+        BenchCommand::Sentiment(args) => sentiment::run(args).await,
+    }
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let kafka = KafkaConfig::new(args.kafka.clone());
     let tenant = "bench";

@@ -23,6 +23,9 @@ pub struct DevArgs {
     /// The ingestion gRPC address.
     #[arg(long, default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
+    /// The sentiment gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50054")]
+    sentiment_listen: SocketAddr,
     /// The Prometheus metrics address.
     #[arg(long, default_value = "127.0.0.1:9464")]
     metrics_listen: SocketAddr,
@@ -53,14 +56,29 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
     let deps = Dependencies {
         kafka: broker.kafka_config(),
         topics: config.topics.clone(),
-        tokens,
+        tokens: tokens.clone(),
         data_dir: config.data_dir.clone(),
         create_topics: false,
     };
     let ingestion = socialops_ingestion::start(&ingestion_config, deps, shutdown.clone()).await?;
 
+    let mut sentiment_config = config.sentiment.clone();
+    sentiment_config.grpc_listen = args.sentiment_listen;
+    let sentiment_deps = socialops_sentiment::Dependencies {
+        create_topics: false,
+        ..socialops_sentiment::Dependencies::new(
+            broker.kafka_config(),
+            config.topics.clone(),
+            tokens,
+            config.data_dir.clone(),
+        )
+    };
+    let sentiment =
+        socialops_sentiment::start(&sentiment_config, sentiment_deps, shutdown.clone()).await?;
+
     println!("socialops dev is running (development only: the broker keeps messages in memory)");
     println!("  ingestion gRPC   http://{}", ingestion.grpc_addr);
+    println!("  sentiment gRPC   http://{}", sentiment.grpc_addr);
     println!("  Kafka bootstrap  {}", broker.bootstrap_servers());
     println!("  metrics          http://{metrics_addr}/metrics");
     println!("  data directory   {}", config.data_dir.display());
@@ -70,7 +88,9 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
     );
     println!("Press Ctrl-C to stop.");
 
-    ingestion.wait().await?;
+    let (ingested, monitored) = tokio::join!(ingestion.wait(), sentiment.wait());
+    ingested?;
+    monitored?;
     drop(broker);
     Ok(())
 }
