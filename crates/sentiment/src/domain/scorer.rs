@@ -66,7 +66,10 @@ impl Scorer {
             }
             let evidence = rules::evaluate(&self.lexicon, tokens);
             match &self.model {
-                Some(model) => model_score(model.probability_of(normalized, tokens, &evidence)),
+                Some(model) => model_score(
+                    model.probability_of(normalized, tokens, &evidence),
+                    &evidence,
+                ),
                 None => lexicon_score(&evidence),
             }
         })
@@ -138,11 +141,23 @@ fn lexicon_score(evidence: &Evidence) -> Score {
     }
 }
 
-fn model_score(probability: f32) -> Score {
+/// The model learnt from polar reviews only, so it leans one way on texts that carry no sentiment at
+/// all (questions, order and delivery chatter: 多少钱, 什么时候发货, "where can I buy it" score -0.2 to
+/// -0.33). Where the lexicon and rules find nothing pointing the same way, a weaker opinion than this is
+/// labelled neutral; the polarity itself is left as the model gave it.
+const UNSUPPORTED_NEUTRAL_BAND: f32 = 0.35;
+
+fn model_score(probability: f32, evidence: &Evidence) -> Score {
     let polarity = 2.0 * probability - 1.0;
+    let supported = evidence.raw * polarity > 0.0;
+    let label = if !supported && polarity.abs() < UNSUPPORTED_NEUTRAL_BAND {
+        Label::Neutral
+    } else {
+        Label::from_polarity(polarity)
+    };
     Score {
         polarity,
-        label: Label::from_polarity(polarity),
+        label,
         confidence: probability.max(1.0 - probability),
     }
 }
@@ -375,5 +390,28 @@ mod tests {
         let batch = SCORER.score_batch(texts);
         let single: Vec<Score> = texts.iter().map(|text| SCORER.score(text)).collect();
         assert_eq!(batch, single);
+    }
+
+    #[test]
+    fn shipped_model_leaves_plain_questions_neutral() {
+        let scorer = Scorer::default();
+        for text in [
+            "积雪草精华多少毫升",
+            "什么时候发货",
+            "链接在哪里",
+            "请问孕期可以用这款精华吗？成分表里有没有水杨酸？",
+            "where can I buy it",
+            "how much is this",
+        ] {
+            assert_eq!(scorer.score(text).label, Label::Neutral, "{text}");
+        }
+        for (text, label) in [
+            ("质量太差了", Label::Negative),
+            ("物流慢", Label::Negative),
+            ("好用", Label::Positive),
+            ("Terrible service, I want a refund.", Label::Negative),
+        ] {
+            assert_eq!(scorer.score(text).label, label, "{text}");
+        }
     }
 }
