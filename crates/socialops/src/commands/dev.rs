@@ -23,6 +23,9 @@ pub struct DevArgs {
     /// The ingestion gRPC address.
     #[arg(long, default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
+    /// The segmentation gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    segmentation_listen: SocketAddr,
     /// The Prometheus metrics address.
     #[arg(long, default_value = "127.0.0.1:9464")]
     metrics_listen: SocketAddr,
@@ -57,10 +60,25 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
         data_dir: config.data_dir.clone(),
         create_topics: false,
     };
+    let segmentation_deps = socialops_segmentation::Dependencies {
+        create_topics: false,
+        ..socialops_segmentation::Dependencies::new(
+            deps.kafka.clone(),
+            deps.topics.clone(),
+            deps.tokens.clone(),
+            deps.data_dir.clone(),
+        )
+    };
     let ingestion = socialops_ingestion::start(&ingestion_config, deps, shutdown.clone()).await?;
+    let mut segmentation_config = config.segmentation.clone();
+    segmentation_config.grpc_listen = args.segmentation_listen;
+    let segmentation =
+        socialops_segmentation::start(&segmentation_config, segmentation_deps, shutdown.clone())
+            .await?;
 
     println!("socialops dev is running (development only: the broker keeps messages in memory)");
     println!("  ingestion gRPC   http://{}", ingestion.grpc_addr);
+    println!("  segmentation gRPC http://{}", segmentation.grpc_addr);
     println!("  Kafka bootstrap  {}", broker.bootstrap_servers());
     println!("  metrics          http://{metrics_addr}/metrics");
     println!("  data directory   {}", config.data_dir.display());
@@ -70,7 +88,10 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
     );
     println!("Press Ctrl-C to stop.");
 
-    ingestion.wait().await?;
+    // A service that fails cancels the shared shutdown token, which stops the other one too.
+    let (ingested, segmented) = tokio::join!(ingestion.wait(), segmentation.wait());
+    ingested?;
+    segmented?;
     drop(broker);
     Ok(())
 }

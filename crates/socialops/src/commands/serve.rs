@@ -12,6 +12,7 @@ use crate::config::Config;
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Service {
     Ingestion,
+    Segmentation,
 }
 
 #[derive(Debug, Args)]
@@ -22,6 +23,7 @@ pub struct ServeArgs {
 pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     let service_name = match args.service {
         Service::Ingestion => "ingestion",
+        Service::Segmentation => "segmentation",
     };
     let config = Config::load(config_file, Some(service_name))?;
     let _telemetry = socialops_telemetry::init(&config.telemetry)?;
@@ -52,6 +54,21 @@ pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<
                 create_topics: true,
             };
             let running = socialops_ingestion::start(&config.ingestion, deps, shutdown).await?;
+            running.wait().await?;
+        }
+        Service::Segmentation => {
+            anyhow::ensure!(
+                config.segmentation.database.is_some(),
+                "segmentation needs a database: set DATABASE_URL or segmentation.database.url"
+            );
+            let deps = socialops_segmentation::Dependencies::new(
+                kafka,
+                config.topics.clone(),
+                tokens,
+                config.data_dir.clone(),
+            );
+            let running =
+                socialops_segmentation::start(&config.segmentation, deps, shutdown).await?;
             running.wait().await?;
         }
     }
