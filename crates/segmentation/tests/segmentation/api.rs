@@ -53,7 +53,7 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
         .wait_profile(&mut client, "b1", |p| p.counts.get("comment") == Some(&1))
         .await;
     assert_eq!(tagged.tags, ["need:sensitive-skin"]);
-    assert_eq!(tagged.active_hours[8], 2, "00:00Z is 08:00 in Shanghai");
+    assert_eq!(tagged.active_hours[0], 2, "T0 is midnight in Shanghai");
     for i in 2..=5 {
         app.wait_profile(&mut client, &format!("b{i}"), |_| true).await;
     }
