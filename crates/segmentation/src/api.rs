@@ -163,7 +163,12 @@ impl SegmentationApi {
         let preview = self
             .updater
             .store()
-            .preview(tenant_id, &rule, self.updater.now_us(), sample_size as usize)
+            .preview(
+                tenant_id,
+                &rule,
+                self.updater.now_us(),
+                sample_size as usize,
+            )
             .await?;
         Ok(api::PreviewSegmentResponse {
             count: preview.count,

@@ -95,8 +95,7 @@ impl Sweeper {
         let rfm_interval_us = i64::try_from(self.rfm_interval.as_micros()).unwrap_or(i64::MAX);
         let due_tenants = {
             let mut conn = updater.store().conn().await?;
-            audience::tenants_due_for_rfm(&mut conn, now_us.saturating_sub(rfm_interval_us))
-                .await?
+            audience::tenants_due_for_rfm(&mut conn, now_us.saturating_sub(rfm_interval_us)).await?
         };
         for tenant_id in due_tenants {
             let run = recompute_rfm(updater, &tenant_id).await?;
@@ -158,7 +157,9 @@ pub async fn recompute_rfm(
         .map(|(id, ..)| id)
         .collect();
     for page in changed.chunks(REEVALUATE_PAGE) {
-        updater.reevaluate(tenant_id, page, Cause::RfmRecompute).await?;
+        updater
+            .reevaluate(tenant_id, page, Cause::RfmRecompute)
+            .await?;
     }
     Ok(RfmRun {
         buyers: values.len(),

@@ -463,7 +463,10 @@ impl Updater {
     ) -> Result<bool, SegmentationError> {
         let mut tx = self.store.db().begin_write().await?;
         let handled = profile_rows::erasures(&mut tx, tenant_id, &[user_id]).await?;
-        if handled.get(user_id).is_some_and(|&at| at >= requested_at_us) {
+        if handled
+            .get(user_id)
+            .is_some_and(|&at| at >= requested_at_us)
+        {
             // A redelivered request: what it erased is gone, and what came after it stays.
             return Ok(false);
         }

@@ -26,7 +26,10 @@ fn decode(message: &ReceivedMessage) -> Result<SocialEvent, (String, Option<Stri
         SocialEvent::decode(payload).map_err(|e| (format!("not a SocialEvent: {e}"), None))?;
     if event.tenant_id.is_empty() || event.user_id.is_empty() || event.event_id.is_empty() {
         let tenant = Some(event.tenant_id).filter(|t| !t.is_empty());
-        return Err(("tenant_id, user_id and event_id are required".into(), tenant));
+        return Err((
+            "tenant_id, user_id and event_id are required".into(),
+            tenant,
+        ));
     }
     Ok(event)
 }

@@ -8,8 +8,8 @@
 use socialops_storage::SqlText;
 
 use super::profiles::{count_column, platform_bit, stage_code, tier_code};
-use crate::domain::rules::{CmpOp, Condition, Field, TimeField, TimeRelation, Value};
 use crate::domain::Rule;
+use crate::domain::rules::{CmpOp, Condition, Field, TimeField, TimeRelation, Value};
 use crate::error::SegmentationError;
 
 /// A value bound to a placeholder of the condition, in placeholder order.
@@ -209,7 +209,9 @@ mod tests {
             sql.contains("(last_order_at_us IS NOT NULL AND last_order_at_us >= $1)"),
             "{sql}"
         );
-        assert!(sql.contains("profile_id IN (SELECT profile_id FROM profile_tags WHERE tenant_id = $2 AND tag = $3)"));
+        assert!(sql.contains(
+            "profile_id IN (SELECT profile_id FROM profile_tags WHERE tenant_id = $2 AND tag = $3)"
+        ));
         assert!(sql.contains("(platforms & $4) <> 0"));
         assert!(sql.contains("count_comment > $5"));
         assert_eq!(binds[0], Bind::Int(1_000 - 3_600_000_000));

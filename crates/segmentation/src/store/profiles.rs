@@ -172,10 +172,7 @@ pub(crate) fn decode_profile(row: &AnyRow) -> Result<StoredProfile, Segmentation
         }),
         _ => None,
     };
-    let mut state = ProfileState::new(
-        &row.try_get::<String, _>(0)?,
-        &row.try_get::<String, _>(1)?,
-    );
+    let mut state = ProfileState::new(&row.try_get::<String, _>(0)?, &row.try_get::<String, _>(1)?);
     let p = &mut state.profile;
     p.stage = stage_from_code(row.try_get(2)?);
     p.tier = tier_from_code(row.try_get(3)?);

@@ -115,13 +115,8 @@ impl Updater {
             .map(|w| &w.stored)
             .collect();
         profile_rows::save_profiles(conn, &dirty, now_us).await?;
-        tags::write_tag_changes(
-            conn,
-            &tenant_id,
-            &pairs(&tags_removed),
-            &pairs(&tags_added),
-        )
-        .await?;
+        tags::write_tag_changes(conn, &tenant_id, &pairs(&tags_removed), &pairs(&tags_added))
+            .await?;
         segments::add_members(conn, &tenant_id, &entered, now_us).await?;
         segments::remove_members(conn, &tenant_id, &left).await?;
         audience::log_transitions(conn, &tenant_id, &transitions).await?;

@@ -39,14 +39,30 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
     // Five buyers of different value, one of whom also comments; three followers.
     let mut events = Vec::new();
     for i in 1..=5_i64 {
-        events.push(order(&t, &format!("o{i}"), &format!("b{i}"), T0_US, i * 10_000));
+        events.push(order(
+            &t,
+            &format!("o{i}"),
+            &format!("b{i}"),
+            T0_US,
+            i * 10_000,
+        ));
     }
     events.push(comment(&t, "c1", "b1", T0_US, "我是敏感肌，用了不泛红"));
     for i in 1..=3 {
-        events.push(follow(&t, &format!("f{i}"), &format!("fan{i}"), T0_US + 3_600_000_000));
+        events.push(follow(
+            &t,
+            &format!("f{i}"),
+            &format!("fan{i}"),
+            T0_US + 3_600_000_000,
+        ));
     }
     for i in 1..=4 {
-        events.push(impression(&t, &format!("i{i}"), "fan1", T0_US + 3_600_000_000));
+        events.push(impression(
+            &t,
+            &format!("i{i}"),
+            "fan1",
+            T0_US + 3_600_000_000,
+        ));
     }
     app.send(&events).await;
     let tagged = app
@@ -55,10 +71,13 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
     assert_eq!(tagged.tags, ["need:sensitive-skin"]);
     assert_eq!(tagged.active_hours[0], 2, "T0 is midnight in Shanghai");
     for i in 2..=5 {
-        app.wait_profile(&mut client, &format!("b{i}"), |_| true).await;
+        app.wait_profile(&mut client, &format!("b{i}"), |_| true)
+            .await;
     }
-    app.wait_profile(&mut client, "fan1", |p| p.counts.get("content_impression") == Some(&4))
-        .await;
+    app.wait_profile(&mut client, "fan1", |p| {
+        p.counts.get("content_impression") == Some(&4)
+    })
+    .await;
     app.wait_profile(&mut client, "fan3", |p| p.following).await;
     let preview = client
         .preview_segment(PreviewSegmentRequest {
@@ -111,7 +130,10 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
         }
         page_token = page.next_page_token;
     }
-    assert_eq!(users, ["b1", "b2", "b3", "b4", "b5", "fan1", "fan2", "fan3"]);
+    assert_eq!(
+        users,
+        ["b1", "b2", "b3", "b4", "b5", "fan1", "fan2", "fan3"]
+    );
     let new_buyers = client
         .list_profiles(ListProfilesRequest {
             stage: Stage::New as i32,
@@ -143,7 +165,10 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
     )
     .await
     .expect("edges recomputed and every buyer scored");
-    assert_eq!(distribution.monetary_cents_edges, [10_000, 20_000, 30_000, 40_000]);
+    assert_eq!(
+        distribution.monetary_cents_edges,
+        [10_000, 20_000, 30_000, 40_000]
+    );
     assert_eq!(distribution.window_days, 365);
     let monetary: Vec<u32> = {
         let mut m: Vec<u32> = distribution
@@ -187,7 +212,10 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
     let day = &kpis.periods[0];
     assert_eq!(day.new_followers, 3);
     assert_eq!(day.impressions, 4);
-    assert_eq!(day.interactions, 9, "five orders, a comment and three follows");
+    assert_eq!(
+        day.interactions, 9,
+        "five orders, a comment and three follows"
+    );
     assert_eq!(day.active_users, 8);
     assert!((day.interaction_rate - 9.0 / 4.0).abs() < 1e-9);
     assert_eq!(kpis.cohorts.len(), 1);
@@ -204,7 +232,7 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
         .unwrap()
         .into_inner()
         .targets;
-    assert_eq!(targets, [target.clone()]);
+    assert_eq!(targets, std::slice::from_ref(&target));
     client
         .delete_kpi_target(DeleteKpiTargetRequest {
             target_id: target.target_id,

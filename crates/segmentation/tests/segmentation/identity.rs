@@ -5,9 +5,7 @@ use socialops_proto::events::v1::{Alias, AliasKind};
 use socialops_proto::profiles::v1::profile_change::Change;
 use socialops_proto::segmentation::v1::{GetProfileRequest, get_profile_request};
 
-use crate::support::{
-    Backend, DAY_US, T0_US, comment, identify_phone, order, spawn_app,
-};
+use crate::support::{Backend, DAY_US, T0_US, comment, identify_phone, order, spawn_app};
 
 const PHONE_HASH: &str = "9f2c1e0b7d4a3c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6";
 
@@ -29,12 +27,20 @@ async fn two_aliases_of_one_person_merge(backend: Backend) {
         order(&t, "b-ord", "dy_b", T0_US + 2, 5_000),
     ])
     .await;
-    app.wait_profile(&mut client, "wx_a", |p| p.orders_count == 1).await;
-    app.wait_profile(&mut client, "dy_b", |p| p.orders_count == 1).await;
+    app.wait_profile(&mut client, "wx_a", |p| p.orders_count == 1)
+        .await;
+    app.wait_profile(&mut client, "dy_b", |p| p.orders_count == 1)
+        .await;
 
     // Then the Douyin user identifies with the same phone: one person.
-    app.send(&[identify_phone(&t, "b-id", "dy_b", T0_US + DAY_US, PHONE_HASH)])
-        .await;
+    app.send(&[identify_phone(
+        &t,
+        "b-id",
+        "dy_b",
+        T0_US + DAY_US,
+        PHONE_HASH,
+    )])
+    .await;
     let merged = app
         .wait_profile(&mut client, "dy_b", |p| p.user_id == "wx_a")
         .await;

@@ -50,7 +50,10 @@ async fn a_tenant_sees_only_its_own() {
         .into_inner()
         .profiles;
     assert_eq!(
-        listed.iter().map(|p| p.user_id.as_str()).collect::<Vec<_>>(),
+        listed
+            .iter()
+            .map(|p| p.user_id.as_str())
+            .collect::<Vec<_>>(),
         ["alice"]
     );
     let denied = reader_a

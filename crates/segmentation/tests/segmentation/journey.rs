@@ -4,9 +4,7 @@
 use socialops_proto::profiles::v1::{Cause, Stage};
 use socialops_proto::segmentation::v1::GetLifecycleFunnelRequest;
 
-use crate::support::{
-    Backend, DAY_US, T0_US, comment, order, spawn_app, stage_changes, ts,
-};
+use crate::support::{Backend, DAY_US, T0_US, comment, order, spawn_app, stage_changes, ts};
 
 async fn journey_from_potential_to_churned_and_back(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -49,7 +47,8 @@ async fn journey_from_potential_to_churned_and_back(backend: Backend) {
     reached(Stage::Loyal, Stage::Churned).await;
 
     app.set_day(200);
-    app.send(&[comment(&t, "e5", "u1", day(200), "又来了")]).await;
+    app.send(&[comment(&t, "e5", "u1", day(200), "又来了")])
+        .await;
     reached(Stage::Churned, Stage::Active).await;
 
     let mine = app.changes.of("u1");
@@ -67,7 +66,12 @@ async fn journey_from_potential_to_churned_and_back(backend: Backend) {
     );
     let causes: Vec<Cause> = mine
         .iter()
-        .filter(|c| matches!(c.change, Some(socialops_proto::profiles::v1::profile_change::Change::StageChanged(_))))
+        .filter(|c| {
+            matches!(
+                c.change,
+                Some(socialops_proto::profiles::v1::profile_change::Change::StageChanged(_))
+            )
+        })
         .map(|c| c.cause())
         .collect();
     assert_eq!(
@@ -107,7 +111,11 @@ async fn journey_from_potential_to_churned_and_back(backend: Backend) {
         .unwrap();
     assert_eq!(churned_back.transitions, 1);
     assert_eq!(
-        funnel.transitions.iter().map(|c| c.transitions).sum::<u64>(),
+        funnel
+            .transitions
+            .iter()
+            .map(|c| c.transitions)
+            .sum::<u64>(),
         6
     );
     app.stop().await;
@@ -132,7 +140,8 @@ async fn a_redelivered_order_counts_once(backend: Backend) {
     let first = order(&t, "ord-1", "u1", T0_US, 29_900);
     // Published twice, as a relay that crashed between sending and marking sent would.
     app.send(&[first.clone(), first.clone()]).await;
-    app.send(&[comment(&t, "marker-1", "u1", T0_US, "收到")]).await;
+    app.send(&[comment(&t, "marker-1", "u1", T0_US, "收到")])
+        .await;
     let profile = app
         .wait_profile(&mut client, "u1", |p| p.counts.get("comment") == Some(&1))
         .await;
@@ -143,7 +152,8 @@ async fn a_redelivered_order_counts_once(backend: Backend) {
     // A new consumer group reads everything again from the start.
     app.restart_with_new_group().await;
     let mut client = app.client().await;
-    app.send(&[comment(&t, "marker-2", "u1", T0_US, "再来")]).await;
+    app.send(&[comment(&t, "marker-2", "u1", T0_US, "再来")])
+        .await;
     let profile = app
         .wait_profile(&mut client, "u1", |p| p.counts.get("comment") == Some(&2))
         .await;
@@ -158,9 +168,14 @@ async fn a_redelivered_order_counts_once(backend: Backend) {
     );
 
     // Something that is not an event goes to the dead-letter topic and the rest goes on.
-    app.send_raw(&app.topics.events, &format!("{t}:u1"), b"\xff\xffnot protobuf")
+    app.send_raw(
+        &app.topics.events,
+        &format!("{t}:u1"),
+        b"\xff\xffnot protobuf",
+    )
+    .await;
+    app.send(&[comment(&t, "marker-3", "u1", T0_US, "三")])
         .await;
-    app.send(&[comment(&t, "marker-3", "u1", T0_US, "三")]).await;
     app.wait_profile(&mut client, "u1", |p| p.counts.get("comment") == Some(&3))
         .await;
     app.stop().await;

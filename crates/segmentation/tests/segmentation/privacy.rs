@@ -28,8 +28,10 @@ async fn an_erased_user_is_gone(backend: Backend) {
         order(&t, "e3", "stays", T0_US, 4_000),
     ])
     .await;
-    app.wait_profile(&mut client, "gone", |p| p.orders_count == 1).await;
-    app.wait_profile(&mut client, "stays", |p| p.orders_count == 1).await;
+    app.wait_profile(&mut client, "gone", |p| p.orders_count == 1)
+        .await;
+    app.wait_profile(&mut client, "stays", |p| p.orders_count == 1)
+        .await;
 
     app.set_day(1);
     app.erase("gone").await;
@@ -44,10 +46,13 @@ async fn an_erased_user_is_gone(backend: Backend) {
                 .await
         }
     };
-    let gone = poll(|| get("gone"), |r| {
-        r.as_ref()
-            .is_err_and(|status| status.code() == tonic::Code::NotFound)
-    })
+    let gone = poll(
+        || get("gone"),
+        |r| {
+            r.as_ref()
+                .is_err_and(|status| status.code() == tonic::Code::NotFound)
+        },
+    )
     .await
     .expect("the erased profile disappears");
     assert_eq!(gone.unwrap_err().code(), tonic::Code::NotFound);

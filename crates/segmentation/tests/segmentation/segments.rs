@@ -67,15 +67,22 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
-    assert!(bad.message().contains("(line 2, column 8)"), "{}", bad.message());
+    assert!(
+        bad.message().contains("(line 2, column 8)"),
+        "{}",
+        bad.message()
+    );
 
     let recent = create(&mut client, "recent buyers", "last_order_at within 30d").await;
     let chatty = create(&mut client, "chatty", "count.comment >= 2").await;
 
     app.send(&[order(&t, "o1", "u1", T0_US, 5_000)]).await;
     app.send(&[order(&t, "o3", "u3", T0_US, 7_000)]).await;
-    app.send(&[comment(&t, "c1", "u2", T0_US, "一"), comment(&t, "c2", "u2", T0_US, "二")])
-        .await;
+    app.send(&[
+        comment(&t, "c1", "u2", T0_US, "一"),
+        comment(&t, "c2", "u2", T0_US, "二"),
+    ])
+    .await;
     let expect = |segment: &str, user: &str, entered: bool, cause: Cause| {
         (segment.to_owned(), user.to_owned(), entered, cause)
     };
@@ -105,7 +112,10 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
         .iter()
         .map(|p| p.members.iter().map(|m| m.user_id.clone()).collect())
         .collect();
-    assert!(users.starts_with(&[vec!["u1".to_owned()], vec!["u3".to_owned()]]), "{users:?}");
+    assert!(
+        users.starts_with(&[vec!["u1".to_owned()], vec!["u3".to_owned()]]),
+        "{users:?}"
+    );
     let first: Vec<_> = client
         .list_members(ListMembersRequest {
             segment_id: recent.clone(),
@@ -155,7 +165,12 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
         .wait_for("buyers announced", |all| {
             let m = memberships(all);
             ["u1", "u3"].iter().all(|u| {
-                m.contains(&expect(&buyers_segment.segment_id, u, true, Cause::SegmentDefinition))
+                m.contains(&expect(
+                    &buyers_segment.segment_id,
+                    u,
+                    true,
+                    Cause::SegmentDefinition,
+                ))
             })
         })
         .await;
@@ -205,13 +220,14 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
                     .points
             }
         },
-        |points| {
-            points.last().is_some_and(|p| p.size == 0) && points.iter().any(|p| p.size == 2)
-        },
+        |points| points.last().is_some_and(|p| p.size == 0) && points.iter().any(|p| p.size == 2),
     )
     .await
     .expect("size history records the rise and the fall");
-    let seconds: Vec<i64> = history.iter().map(|p| p.at.as_ref().unwrap().seconds).collect();
+    let seconds: Vec<i64> = history
+        .iter()
+        .map(|p| p.at.as_ref().unwrap().seconds)
+        .collect();
     assert!(seconds.windows(2).all(|w| w[0] <= w[1]), "{seconds:?}");
 
     // A rule change moves members too.

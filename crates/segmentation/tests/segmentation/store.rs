@@ -18,9 +18,7 @@ use socialops_segmentation::{ManualClock, SegmentationConfig};
 use socialops_storage::{Db, Row};
 use tokio::sync::Notify;
 
-use crate::support::{
-    Backend, DAY_US, T0_US, comment, database, event, follow, order,
-};
+use crate::support::{Backend, DAY_US, T0_US, comment, database, event, follow, order};
 
 const TENANT: &str = "acme";
 
@@ -48,11 +46,23 @@ fn population() -> Vec<socialops_proto::events::v1::SocialEvent> {
     for i in 0..60_i64 {
         let user = format!("u{i:02}");
         let at = T0_US - (i % 7) * 20 * DAY_US;
-        let mut e = comment(TENANT, &format!("c-{i}"), &user, at, if i % 5 == 0 { "敏感肌" } else { "不错" });
+        let mut e = comment(
+            TENANT,
+            &format!("c-{i}"),
+            &user,
+            at,
+            if i % 5 == 0 { "敏感肌" } else { "不错" },
+        );
         e.platform = [Platform::Wechat, Platform::Douyin, Platform::Weibo][(i % 3) as usize] as i32;
         events.push(e);
         for n in 0..(i % 4) {
-            events.push(order(TENANT, &format!("o-{i}-{n}"), &user, at + n * DAY_US, 1_000 * (i + n)));
+            events.push(order(
+                TENANT,
+                &format!("o-{i}-{n}"),
+                &user,
+                at + n * DAY_US,
+                1_000 * (i + n),
+            ));
         }
         if i % 6 == 1 {
             events.push(event(
@@ -72,7 +82,13 @@ fn population() -> Vec<socialops_proto::events::v1::SocialEvent> {
         }
         if i % 8 == 3 {
             events.push(follow(TENANT, &format!("f-{i}"), &user, at));
-            events.push(event(TENANT, &format!("uf-{i}"), &user, at + 1, Payload::Unfollow(Unfollow::default())));
+            events.push(event(
+                TENANT,
+                &format!("uf-{i}"),
+                &user,
+                at + 1,
+                Payload::Unfollow(Unfollow::default()),
+            ));
         }
         if i % 3 == 0 {
             events.push(event(
@@ -152,10 +168,16 @@ async fn conformance(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(all.len(), 60);
-    let u07 = all.iter().find(|p| p.state.profile.user_id == "u07").unwrap();
+    let u07 = all
+        .iter()
+        .find(|p| p.state.profile.user_id == "u07")
+        .unwrap();
     assert_eq!(u07.state.profile.orders_count, 3);
     assert_eq!(u07.state.profile.count("comment"), 1);
-    assert_eq!(u07.state.profile.refunded_cents, 500, "one refund of the first order");
+    assert_eq!(
+        u07.state.profile.refunded_cents, 500,
+        "one refund of the first order"
+    );
     assert!(u07.state.profile.platforms.contains("douyin"));
 
     // Every rule means the same in the database as in the domain.
@@ -256,7 +278,10 @@ async fn conformance(backend: Backend) {
         .unwrap()
         .try_get(0)
         .unwrap();
-    assert!(outbox >= should.len() as i64, "every enter is queued for publishing");
+    assert!(
+        outbox >= should.len() as i64,
+        "every enter is queued for publishing"
+    );
 
     // Time passes: the clock alone takes members out.
     clock.set(now + 80 * DAY_US);
@@ -271,7 +296,13 @@ async fn conformance(backend: Backend) {
     let victim = ids[0].clone();
     assert!(updater.erase(TENANT, &victim, later).await.unwrap());
     assert!(!updater.erase(TENANT, &victim, later).await.unwrap());
-    for table in ["profiles", "orders", "profile_tags", "segment_members", "aliases"] {
+    for table in [
+        "profiles",
+        "orders",
+        "profile_tags",
+        "segment_members",
+        "aliases",
+    ] {
         let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {table} WHERE tenant_id = $1 AND profile_id = $2"
         )))

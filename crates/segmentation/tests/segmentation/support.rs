@@ -224,23 +224,26 @@ impl TestApp {
         check: impl Fn(&Profile) -> bool,
     ) -> Profile {
         let mut last = None;
-        let found = poll(|| {
-            let mut client = client.clone();
-            let user_id = user_id.to_owned();
-            async move {
-                client
-                    .get_profile(GetProfileRequest {
-                        key: Some(get_profile_request::Key::UserId(user_id)),
-                        ..Default::default()
-                    })
-                    .await
-                    .ok()
-                    .and_then(|r| r.into_inner().profile)
-            }
-        }, |profile| {
-            last = profile.clone();
-            profile.as_ref().is_some_and(&check)
-        })
+        let found = poll(
+            || {
+                let mut client = client.clone();
+                let user_id = user_id.to_owned();
+                async move {
+                    client
+                        .get_profile(GetProfileRequest {
+                            key: Some(get_profile_request::Key::UserId(user_id)),
+                            ..Default::default()
+                        })
+                        .await
+                        .ok()
+                        .and_then(|r| r.into_inner().profile)
+                }
+            },
+            |profile| {
+                last = profile.clone();
+                profile.as_ref().is_some_and(&check)
+            },
+        )
         .await;
         match found {
             Some(Some(profile)) => profile,
@@ -361,7 +364,13 @@ pub fn ts(at_us: i64) -> Timestamp {
     }
 }
 
-pub fn event(tenant: &str, event_id: &str, user_id: &str, at_us: i64, payload: Payload) -> SocialEvent {
+pub fn event(
+    tenant: &str,
+    event_id: &str,
+    user_id: &str,
+    at_us: i64,
+    payload: Payload,
+) -> SocialEvent {
     SocialEvent {
         event_id: event_id.into(),
         tenant_id: tenant.into(),
@@ -388,7 +397,13 @@ pub fn comment(tenant: &str, event_id: &str, user_id: &str, at_us: i64, text: &s
     )
 }
 
-pub fn order(tenant: &str, event_id: &str, user_id: &str, at_us: i64, amount_cents: i64) -> SocialEvent {
+pub fn order(
+    tenant: &str,
+    event_id: &str,
+    user_id: &str,
+    at_us: i64,
+    amount_cents: i64,
+) -> SocialEvent {
     event(
         tenant,
         event_id,
@@ -404,7 +419,13 @@ pub fn order(tenant: &str, event_id: &str, user_id: &str, at_us: i64, amount_cen
 }
 
 pub fn follow(tenant: &str, event_id: &str, user_id: &str, at_us: i64) -> SocialEvent {
-    event(tenant, event_id, user_id, at_us, Payload::Follow(Follow::default()))
+    event(
+        tenant,
+        event_id,
+        user_id,
+        at_us,
+        Payload::Follow(Follow::default()),
+    )
 }
 
 pub fn impression(tenant: &str, event_id: &str, user_id: &str, at_us: i64) -> SocialEvent {
@@ -421,7 +442,13 @@ pub fn impression(tenant: &str, event_id: &str, user_id: &str, at_us: i64) -> So
 }
 
 /// An identify event linking the user to a phone, given as the hash ingestion would publish.
-pub fn identify_phone(tenant: &str, event_id: &str, user_id: &str, at_us: i64, phone_hash: &str) -> SocialEvent {
+pub fn identify_phone(
+    tenant: &str,
+    event_id: &str,
+    user_id: &str,
+    at_us: i64,
+    phone_hash: &str,
+) -> SocialEvent {
     event(
         tenant,
         event_id,

@@ -85,10 +85,7 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
         .map(|i| {
             let at_us = now_us - (args.events - i) as i64 * 1_000;
             let event = mixed_event(i, args.users, at_us);
-            (
-                format!("{TENANT}:{}", event.user_id),
-                event.encode_to_vec(),
-            )
+            (format!("{TENANT}:{}", event.user_id), event.encode_to_vec())
         })
         .collect();
     let mean_bytes = records.iter().map(|(_, p)| p.len()).sum::<usize>() / records.len().max(1);
@@ -175,11 +172,11 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
         running.wait().await?;
     }
 
+    println!("\n{:<34} {:>12} {:>8}", "measurement", "events/s", "ratio");
     println!(
-        "\n{:<34} {:>12} {:>8}",
-        "measurement", "events/s", "ratio"
+        "{:<34} {:>12.0} {:>8.3}",
+        "raw rdkafka consume", raw_rate, 1.0
     );
-    println!("{:<34} {:>12.0} {:>8.3}", "raw rdkafka consume", raw_rate, 1.0);
     for (name, rate) in rows {
         println!("{name:<34} {rate:>12.0} {:>8.3}", rate / raw_rate);
     }
@@ -350,7 +347,10 @@ async fn latency(
     let watcher = {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &kafka.bootstrap_servers)
-            .set("group.id", format!("bench-latency-{}", uuid::Uuid::new_v4()))
+            .set(
+                "group.id",
+                format!("bench-latency-{}", uuid::Uuid::new_v4()),
+            )
             .set("auto.offset.reset", "latest")
             .set("enable.auto.commit", "false")
             .create()?;
@@ -433,7 +433,9 @@ async fn latency(
                 ..Default::default()
             };
             let at = Instant::now();
-            producer.send_all(&[message(&topics.events, &event)]).await?;
+            producer
+                .send_all(&[message(&topics.events, &event)])
+                .await?;
             sent_at.push(((user.clone(), entered), at));
         }
     }

@@ -25,7 +25,8 @@ const DAY_US: i64 = 86_400_000_000;
 
 /// Orders: 0 to 4 per profile (a fifth never ordered) over the last 400 days, one in 23 partly
 /// refunded.
-const ORDERS: &str = "INSERT INTO orders (tenant_id, profile_id, order_id, at_us, amount_cents, refunded_cents)
+const ORDERS: &str =
+    "INSERT INTO orders (tenant_id, profile_id, order_id, at_us, amount_cents, refunded_cents)
 SELECT $1, 'u' || lpad(i::text, 7, '0'), 'o' || j,
        $2 - ((i * 7919 + j * 104729) % 400) * 86400000000 - (i % 86400) * 1000000,
        1000 + (i * 31 + j * 17) % 60000,
@@ -34,7 +35,8 @@ FROM generate_series(1, $3) AS i, generate_series(1, (i * 13) % 5) AS j";
 
 /// Profiles with their order aggregates, counts, platforms and the stage the lifecycle rules give
 /// them (default thresholds: new 30 days, loyal 3 orders in 180 days, churned after 90 quiet days).
-const PROFILES: &str = "INSERT INTO profiles (tenant_id, profile_id, stage, tier, following, platforms,
+const PROFILES: &str =
+    "INSERT INTO profiles (tenant_id, profile_id, stage, tier, following, platforms,
     orders_count, orders_total_cents, refunded_cents, first_seen_at_us, last_seen_at_us,
     last_interaction_at_us, first_order_at_us, last_order_at_us, updated_at_us, count_comment,
     count_like, count_content_impression, count_follow, count_order_placed, doc)
@@ -137,7 +139,10 @@ pub async fn run(
             .await?;
     }
     for statement in [ALIASES, TAGS] {
-        sqlx::query(statement).bind(TENANT).execute(db.pool()).await?;
+        sqlx::query(statement)
+            .bind(TENANT)
+            .execute(db.pool())
+            .await?;
     }
     sqlx::query(sqlx::AssertSqlSafe(score_sql()))
         .bind(TENANT)
@@ -173,11 +178,19 @@ pub async fn run(
                 .into_inner();
             times.push(started.elapsed().as_secs_f64() * 1_000.0);
             count = preview.count;
-            anyhow::ensure!(preview.evaluated as usize == profiles, "evaluated {}", preview.evaluated);
+            anyhow::ensure!(
+                preview.evaluated as usize == profiles,
+                "evaluated {}",
+                preview.evaluated
+            );
         }
         println!(
             "PreviewSegment over {profiles} profiles, PostgreSQL: {} ms (three runs) → {count} match `{rule}`",
-            times.iter().map(|t| format!("{t:.0}")).collect::<Vec<_>>().join(", ")
+            times
+                .iter()
+                .map(|t| format!("{t:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
 
