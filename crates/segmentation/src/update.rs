@@ -172,11 +172,18 @@ impl Updater {
             }
         }
         let mut messages = Vec::new();
+        let mut daily = Vec::new();
         for (tenant_id, events) in by_tenant {
-            messages.extend(
-                self.apply_tenant_events(&mut tx, tenant_id, &events, now_us)
-                    .await?,
-            );
+            let (tenant_messages, tenant_daily) = self
+                .apply_tenant_events(&mut tx, tenant_id, &events, now_us)
+                .await?;
+            messages.extend(tenant_messages);
+            daily.push((tenant_id, tenant_daily));
+        }
+        // Last: the tenant's daily counter row is shared by every writer, which holds its lock until
+        // it commits.
+        for (tenant_id, counts) in &daily {
+            audience::add_daily(&mut tx, tenant_id, counts).await?;
         }
         Outbox::enqueue(&mut tx, &messages).await?;
         tx.commit().await?;
@@ -192,7 +199,7 @@ impl Updater {
         tenant_id: &str,
         events: &[&SocialEvent],
         now_us: i64,
-    ) -> Result<Vec<OutgoingMessage>, SegmentationError> {
+    ) -> Result<(Vec<OutgoingMessage>, BTreeMap<i64, DailyCounts>), SegmentationError> {
         let ctx = self.context(conn, tenant_id).await?;
         let tz = ctx.rules.time_zone;
         let mut wanted: BTreeSet<String> = events.iter().map(|e| user_alias(&e.user_id)).collect();
@@ -315,13 +322,12 @@ impl Updater {
             .into_iter()
             .collect();
         audience::add_active_days(conn, tenant_id, &active).await?;
-        audience::add_daily(conn, tenant_id, &daily).await?;
         ensure_tenant(conn, tenant_id).await?;
         messages.extend(
             self.finish(conn, &ctx, working.into_values().collect(), now_us)
                 .await?,
         );
-        Ok(messages)
+        Ok((messages, daily))
     }
 
     /// Folds the profile `loser` into `winner` (the profile that already owned the linking alias).

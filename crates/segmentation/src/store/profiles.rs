@@ -225,16 +225,12 @@ fn encode_doc(state: &ProfileState) -> String {
     serde_json::to_string(&doc).unwrap_or_default()
 }
 
-/// Appends ` IN (…)` with `n` placeholders.
+/// Appends ` IN (VALUES (…), …)` with `n` placeholders. A plain `IN (…)` list of parameters becomes
+/// an array that PostgreSQL rebuilds for every row it filters when the planner prefers scanning the
+/// tenant to probing the key once per value (as it does on stale statistics), which makes the lookup
+/// quadratic; a VALUES list is joined instead.
 pub(crate) fn push_in(sql: &mut SqlText, n: usize) {
-    sql.push(" IN (");
-    for i in 0..n {
-        if i > 0 {
-            sql.push(",");
-        }
-        sql.param();
-    }
-    sql.push(")");
+    sql.push(" IN (VALUES ").value_rows(n, 1).push(")");
 }
 
 /// Records `(tenant, event id)` pairs as processed and returns those that were not processed before.

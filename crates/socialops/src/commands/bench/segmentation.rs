@@ -73,6 +73,11 @@ pub struct SegmentationArgs {
     /// Skip the SQLite throughput row.
     #[arg(long)]
     skip_sqlite: bool,
+    /// The service consumer's `fetch.wait.max.ms`. tansu holds every fetch response for at least half
+    /// of it (Kafka answers as soon as data is there), so the librdkafka default of 500 ms alone puts
+    /// 250 ms into every hop.
+    #[arg(long, default_value_t = 100)]
+    fetch_wait_ms: u32,
 }
 
 pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
@@ -89,7 +94,8 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
         })
         .collect();
     let mean_bytes = records.iter().map(|(_, p)| p.len()).sum::<usize>() / records.len().max(1);
-    produce(&kafka, &events_topic, &records).await?;
+    let partitions = produce(&kafka, &events_topic, &records).await?;
+    let (first_ids, last_ids) = partition_ends(&partitions);
     println!(
         "{} canonical events ({mean_bytes} bytes on average, protobuf) over {} users on {events_topic}; broker {}",
         args.events, args.users, args.kafka
@@ -136,8 +142,12 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
             consume_batch: args.consume_batch,
             ..SegmentationConfig::default()
         };
+        let mut service_kafka = kafka.clone();
+        service_kafka
+            .properties
+            .insert("fetch.wait.max.ms".into(), args.fetch_wait_ms.to_string());
         let deps = Dependencies::new(
-            kafka.clone(),
+            service_kafka,
             topics.clone(),
             tokens.clone(),
             data_dir.path().into(),
@@ -146,7 +156,7 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let running = socialops_segmentation::start(&config, deps, shutdown.clone()).await?;
         let poll_db = Db::connect(&database).await?;
-        let (first, last) = wait_processed(&poll_db, args.events).await?;
+        let (first, last) = wait_processed(&poll_db, &first_ids, &last_ids).await?;
         let span = last - first;
         let rate = args.events as f64 / span.as_secs_f64();
         println!(
@@ -246,7 +256,7 @@ async fn produce(
     kafka: &KafkaConfig,
     topic: &str,
     records: &[(String, Vec<u8>)],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<i32>> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &kafka.bootstrap_servers)
         .set("enable.idempotence", "true")
@@ -258,14 +268,29 @@ async fn produce(
         let record = FutureRecord::to(topic).key(key).payload(payload);
         deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
     }
+    let mut partitions = Vec::with_capacity(records.len());
     for delivery in deliveries {
-        delivery
+        let delivered = delivery
             .await
             .context("delivery cancelled")?
             .map_err(|(e, _)| e)
             .context("produce")?;
+        partitions.push(delivered.partition);
     }
-    Ok(())
+    Ok(partitions)
+}
+
+/// The first and the last event id of each partition: each partition is consumed in order, so the
+/// whole topic is processed once every last one is.
+fn partition_ends(partitions: &[i32]) -> (Vec<String>, Vec<String>) {
+    let mut ends: std::collections::BTreeMap<i32, (usize, usize)> = Default::default();
+    for (i, partition) in partitions.iter().enumerate() {
+        let end = ends.entry(*partition).or_insert((i, i));
+        end.1 = i;
+    }
+    ends.values()
+        .map(|(first, last)| (format!("ev-{first}"), format!("ev-{last}")))
+        .unzip()
 }
 
 /// The baseline: a plain rdkafka consumer reading `want` messages, timed from the first message to
@@ -291,34 +316,44 @@ async fn consume_raw(kafka: &KafkaConfig, topic: &str, want: usize) -> anyhow::R
     Ok(first.map_or(Duration::ZERO, |f| f.elapsed()))
 }
 
-/// Polls the store until every event is processed: when the first batch committed and when the
-/// last did.
-async fn wait_processed(db: &Db, want: usize) -> anyhow::Result<(Instant, Instant)> {
+/// Polls the store (a handful of key lookups every 10 ms) until the last event of every partition is
+/// processed: when the first batch committed and when the last did.
+async fn wait_processed(
+    db: &Db,
+    first_ids: &[String],
+    last_ids: &[String],
+) -> anyhow::Result<(Instant, Instant)> {
+    let ids: Vec<&String> = first_ids.iter().chain(last_ids).collect();
+    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT event_id FROM processed_events WHERE tenant_id = $1 AND event_id IN ({})",
+        placeholders.join(", ")
+    );
+    let started = Instant::now();
     let mut first = None;
-    let mut last_progress = Instant::now();
-    let mut last_count = 0;
     loop {
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM processed_events WHERE tenant_id = $1")
-            .bind(TENANT)
-            .fetch_one(db.pool())
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(TENANT);
+        for id in &ids {
+            query = query.bind(id.as_str());
+        }
+        let done: Vec<String> = query
+            .fetch_all(db.pool())
             .await?
-            .try_get(0)?;
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
         let now = Instant::now();
-        if count > 0 {
+        if !done.is_empty() {
             first.get_or_insert(now);
         }
-        if count as usize >= want {
+        if last_ids.iter().all(|id| done.contains(id)) {
             return Ok((first.unwrap_or(now), now));
         }
-        if count != last_count {
-            last_count = count;
-            last_progress = now;
-        }
         anyhow::ensure!(
-            last_progress.elapsed() < Duration::from_secs(120),
-            "no progress for 120 s at {count} of {want} events"
+            started.elapsed() < Duration::from_secs(900),
+            "events not processed after 900 s"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -351,10 +386,28 @@ async fn latency(
                 "group.id",
                 format!("bench-latency-{}", uuid::Uuid::new_v4()),
             )
-            .set("auto.offset.reset", "latest")
+            // From the start: tansu's end offset can point inside a batch, where it serves nothing.
+            .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
+            // Measure when a change is available, not how long the broker holds an empty fetch.
+            .set("fetch.wait.max.ms", "10")
             .create()?;
         consumer.subscribe(&[&topics.profiles])?;
+        let consumer = Arc::new(consumer);
+        // Join the group and read what is already on the topic, until a second passes with nothing.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "profiles topic not caught up in 120 s"
+            );
+            let quiet = tokio::time::timeout(Duration::from_secs(1), consumer.recv())
+                .await
+                .is_err();
+            if quiet && consumer.assignment()?.count() > 0 {
+                break;
+            }
+        }
         let (arrivals, stop, segment_id) = (arrivals.clone(), stop.clone(), segment.segment_id);
         tokio::spawn(async move {
             loop {
@@ -380,8 +433,6 @@ async fn latency(
             }
         })
     };
-    // The watcher reads from the end of the topic: give it its partitions before the first probe.
-    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let producer = Producer::new(kafka)?;
     let background = {
@@ -411,13 +462,19 @@ async fn latency(
         })
     };
 
+    let hop = raw_hop_latency(kafka, args.probes * 2, args.fetch_wait_ms).await?;
+
+    // Every probe user's first referral, then every second one, so that no two of one user share a
+    // consumer batch (a batch that both adds and removes a member announces neither). Sends are not
+    // awaited one by one: each is timed from the moment it is handed to the producer.
     let mut sent_at: Vec<((String, bool), Instant)> = Vec::with_capacity(args.probes * 2);
+    let mut sends = Vec::with_capacity(args.probes * 2);
     let probe_run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
-    for k in 0..args.probes {
-        let user = format!("probe-{probe_run}-{k}");
-        for (n, entered) in [(1, true), (2, false)] {
+    for (n, entered) in [(1, true), (2, false)] {
+        for k in 0..args.probes {
             ticker.tick().await;
+            let user = format!("probe-{probe_run}-{k}");
             let now_us = socialops_storage::now_micros();
             let event = SocialEvent {
                 event_id: format!("{user}-ref-{n}"),
@@ -432,12 +489,16 @@ async fn latency(
                 })),
                 ..Default::default()
             };
-            let at = Instant::now();
-            producer
-                .send_all(&[message(&topics.events, &event)])
-                .await?;
-            sent_at.push(((user.clone(), entered), at));
+            let outgoing = message(&topics.events, &event);
+            let producer = producer.clone();
+            sent_at.push(((user, entered), Instant::now()));
+            sends.push(tokio::spawn(
+                async move { producer.send_all(&[outgoing]).await },
+            ));
         }
+    }
+    for send in sends {
+        send.await??;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -467,6 +528,15 @@ async fn latency(
         }
     }
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1_000.0;
+    let hop_ms = |q: f64| hop.value_at_quantile(q) as f64 / 1_000.0;
+    println!(
+        "raw rdkafka hop (produce, then consume with fetch.wait.max.ms={}) beside the same traffic: \
+         p50 {:.1} ms, p99 {:.1} ms over {} samples",
+        args.fetch_wait_ms,
+        hop_ms(0.5),
+        hop_ms(0.99),
+        hop.len()
+    );
     println!(
         "segment enter/leave published after the causing event, PostgreSQL, {background_rate:.0} background events/s: \
          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} samples ({missing} never arrived)",
@@ -476,6 +546,72 @@ async fn latency(
         histogram.len()
     );
     Ok(())
+}
+
+/// The baseline for latency: one message at a time through the broker, from handing it to the bus
+/// producer to a plain consumer receiving it. The service's path is two such hops (the event in, the
+/// change out) plus the work in between.
+async fn raw_hop_latency(
+    kafka: &KafkaConfig,
+    samples: usize,
+    fetch_wait_ms: u32,
+) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    let topic = format!("bench-hop-{}", uuid::Uuid::new_v4().simple());
+    socialops_bus::ensure_topics(kafka, &[&topic], 6).await?;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("group.id", format!("bench-hop-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
+        .create()?;
+    consumer.subscribe(&[&topic])?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while consumer.assignment()?.count() == 0 {
+        anyhow::ensure!(Instant::now() < deadline, "no partitions assigned in 120 s");
+        let _ = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+    }
+    let producer = Producer::new(kafka)?;
+    let sent: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let sender = {
+        let (sent, topic) = (sent.clone(), topic.clone());
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(50));
+            let mut sends = Vec::with_capacity(samples);
+            for i in 0..samples {
+                ticker.tick().await;
+                let message = OutgoingMessage::new(&topic, Some(format!("k{i}")), i.to_string());
+                let producer = producer.clone();
+                sent.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(Instant::now());
+                sends.push(tokio::spawn(
+                    async move { producer.send_all(&[message]).await },
+                ));
+            }
+            for send in sends {
+                send.await??;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let deadline =
+        Instant::now() + Duration::from_secs(120) + Duration::from_millis(50) * samples as u32;
+    while (histogram.len() as usize) < samples && Instant::now() < deadline {
+        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+        else {
+            continue;
+        };
+        let at = Instant::now();
+        let index: usize = std::str::from_utf8(message.payload().unwrap_or_default())?.parse()?;
+        let sent_at = sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)[index];
+        histogram.record(at.duration_since(sent_at).as_micros() as u64)?;
+    }
+    sender.await??;
+    Ok(histogram)
 }
 
 fn message(topic: &str, event: &SocialEvent) -> OutgoingMessage {
