@@ -389,8 +389,7 @@ async fn latency(
             // From the start: tansu's end offset can point inside a batch, where it serves nothing.
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
-            // Measure when a change is available, not how long the broker holds an empty fetch.
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", args.fetch_wait_ms.to_string())
             .create()?;
         consumer.subscribe(&[&topics.profiles])?;
         let consumer = Arc::new(consumer);
