@@ -167,7 +167,8 @@ async fn a_redelivered_order_counts_once(backend: Backend) {
         "a first order makes a new customer, and redelivery publishes nothing again"
     );
 
-    // Something that is not an event goes to the dead-letter topic and the rest goes on.
+    // Something that is not an event goes to the dead-letter topic, with its reason, and the rest goes
+    // on.
     app.send_raw(
         &app.topics.events,
         &format!("{t}:u1"),
@@ -178,6 +179,12 @@ async fn a_redelivered_order_counts_once(backend: Backend) {
         .await;
     app.wait_profile(&mut client, "u1", |p| p.counts.get("comment") == Some(&3))
         .await;
+    let letters = app.dead_letters(1).await;
+    assert!(
+        letters[0]["dlq-reason"].starts_with("not a SocialEvent"),
+        "{letters:?}"
+    );
+    assert_eq!(letters[0]["dlq-source-topic"], app.topics.events);
     app.stop().await;
 }
 

@@ -207,6 +207,42 @@ impl TestApp {
         .await;
     }
 
+    /// The headers of the first `want` dead letters on the dead-letter topic.
+    pub async fn dead_letters(
+        &self,
+        want: usize,
+    ) -> Vec<std::collections::HashMap<String, String>> {
+        use rdkafka::message::Headers as _;
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka.bootstrap_servers)
+            .set("group.id", format!("dlq-reader-{}", uuid::Uuid::new_v4()))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&self.topics.dlq]).unwrap();
+        let mut letters = Vec::new();
+        while letters.len() < want {
+            let message = tokio::time::timeout(PATIENCE, consumer.recv())
+                .await
+                .expect("a dead letter arrives")
+                .unwrap();
+            let headers = message
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| {
+                            let value = String::from_utf8_lossy(h.value.unwrap_or_default());
+                            (h.key.to_owned(), value.into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            letters.push(headers);
+        }
+        letters
+    }
+
     pub fn clock_now(&self) -> i64 {
         socialops_segmentation::Clock::now_us(&self.clock)
     }
