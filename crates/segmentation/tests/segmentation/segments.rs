@@ -9,7 +9,12 @@ use socialops_proto::segmentation::v1::{
     ListMembersRequest, ListSegmentsRequest, PreviewSegmentRequest, UpdateSegmentRequest,
 };
 
-use crate::support::{Backend, Client, DAY_US, T0_US, comment, order, poll, spawn_app};
+use socialops_proto::events::v1::Unfollow;
+use socialops_proto::events::v1::social_event::Payload;
+
+use crate::support::{
+    Backend, Client, DAY_US, T0_US, comment, event, follow, order, poll, spawn_app,
+};
 
 /// (segment id, user, entered?, cause) of every membership change.
 fn memberships(all: &[ProfileChange]) -> Vec<(String, String, bool, Cause)> {
@@ -75,6 +80,7 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
 
     let recent = create(&mut client, "recent buyers", "last_order_at within 30d").await;
     let chatty = create(&mut client, "chatty", "count.comment >= 2").await;
+    let fans = create(&mut client, "fans", "following = true").await;
 
     app.send(&[order(&t, "o1", "u1", T0_US, 5_000)]).await;
     app.send(&[order(&t, "o3", "u3", T0_US, 7_000)]).await;
@@ -86,6 +92,26 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
     let expect = |segment: &str, user: &str, entered: bool, cause: Cause| {
         (segment.to_owned(), user.to_owned(), entered, cause)
     };
+    // A follow puts a user in, the unfollow after it takes them out again.
+    app.send(&[follow(&t, "f4", "u4", T0_US)]).await;
+    app.changes
+        .wait_for("the follower entered", |all| {
+            memberships(all).contains(&expect(&fans, "u4", true, Cause::Event))
+        })
+        .await;
+    app.send(&[event(
+        &t,
+        "uf4",
+        "u4",
+        T0_US + 1,
+        Payload::Unfollow(Unfollow::default()),
+    )])
+    .await;
+    app.changes
+        .wait_for("the follower left", |all| {
+            memberships(all).contains(&expect(&fans, "u4", false, Cause::Event))
+        })
+        .await;
     app.changes
         .wait_for("three members entered", |all| {
             let m = memberships(all);
@@ -183,7 +209,7 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((preview.count, preview.evaluated), (2, 3));
+    assert_eq!((preview.count, preview.evaluated), (2, 4));
     assert_eq!(preview.sample.len(), 1);
     assert_eq!(preview.sample[0].user_id, "u2");
 
@@ -272,7 +298,7 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
         .into_iter()
         .map(|s| s.name)
         .collect();
-    assert_eq!(names, ["buyers", "recent buyers"]);
+    assert_eq!(names, ["buyers", "fans", "recent buyers"]);
     let duplicate = client
         .create_segment(CreateSegmentRequest {
             name: "buyers".into(),
