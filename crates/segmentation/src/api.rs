@@ -17,7 +17,7 @@ use socialops_proto::segmentation::v1 as api;
 use socialops_proto::segmentation::v1::segmentation_service_server::SegmentationService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{NeedTagRule, parse, stage_at};
+use crate::domain::{NeedTagRule, parse};
 use crate::error::SegmentationError;
 use crate::store::ProfileQuery;
 use crate::store::audience;
@@ -25,16 +25,12 @@ use crate::store::profiles::{stage_from_code, tier_from_code};
 use crate::store::segments::{self, SegmentRow};
 use crate::store::tags::{self, TagRuleRow};
 use crate::update::changes::{stage_from_wire, timestamp, wire_stage, wire_tier};
-use crate::update::{Updater, identify_alias, matches, user_alias};
+use crate::update::{Updater, identify_alias, user_alias};
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1_000;
 const DEFAULT_SAMPLE: u32 = 10;
 const MAX_SAMPLE: u32 = 100;
-/// Profiles read per page while previewing a rule.
-const PREVIEW_PAGE: usize = 5_000;
-/// Profiles re-evaluated per transaction after a segment is created or its rule changes.
-const REEVALUATE_PAGE: usize = 1_000;
 
 pub struct SegmentationApi {
     pub(crate) updater: Arc<Updater>,
@@ -109,17 +105,14 @@ impl SegmentationApi {
             .ok_or_else(|| SegmentationError::NotFound(format!("segment `{segment_id}` not found")))
     }
 
-    /// Brings every profile's membership of the tenant's segments up to date after a definition
-    /// changed.
-    async fn reevaluate_tenant(&self, tenant_id: &str) -> Result<(), SegmentationError> {
-        self.updater
-            .reevaluate_all(
-                tenant_id,
-                false,
-                REEVALUATE_PAGE,
-                wire::Cause::SegmentDefinition,
-            )
+    /// Brings the segment's membership in line with its (new) rule, announcing every enter and
+    /// leave.
+    async fn reconcile(&self, tenant_id: &str, segment_id: &str) -> Result<(), SegmentationError> {
+        let reevaluated = self
+            .updater
+            .reconcile_segment(tenant_id, segment_id, wire::Cause::SegmentDefinition)
             .await?;
+        tracing::info!(tenant = %tenant_id, segment = %segment_id, reevaluated, "segment reconciled");
         Ok(())
     }
 
@@ -167,45 +160,25 @@ impl SegmentationApi {
             0 => DEFAULT_SAMPLE,
             n => n.min(MAX_SAMPLE),
         };
-        let sample_size = sample_size as usize;
-        let now_us = self.updater.now_us();
-        let lifecycle = self.updater.tenant_rules(tenant_id).lifecycle;
-        let store = self.updater.store();
-        let mut conn = store.conn().await?;
-        let mut response = api::PreviewSegmentResponse::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = store
-                .list_profiles(
-                    &mut conn,
-                    &ProfileQuery {
-                        tenant_id,
-                        after: after.as_deref(),
-                        stage: None,
-                        buyers_only: false,
-                        limit: PREVIEW_PAGE,
-                    },
-                )
-                .await?;
-            for mut stored in page.iter().cloned() {
-                // The stored stage may lag the clock until the sweep comes by; preview at now.
-                let p = &mut stored.state.profile;
-                p.stage = stage_at(p, &lifecycle, now_us);
-                response.evaluated += 1;
-                if matches(&rule, &stored, now_us) {
-                    response.count += 1;
-                    if response.sample.len() < sample_size {
-                        response
-                            .sample
-                            .push(convert::profile(&stored, BTreeSet::new()));
-                    }
-                }
-            }
-            after = page.last().map(|s| s.state.profile.user_id.clone());
-            if page.len() < PREVIEW_PAGE {
-                return Ok(response);
-            }
-        }
+        let preview = self
+            .updater
+            .store()
+            .preview(
+                tenant_id,
+                &rule,
+                self.updater.now_us(),
+                sample_size as usize,
+            )
+            .await?;
+        Ok(api::PreviewSegmentResponse {
+            count: preview.count,
+            evaluated: preview.evaluated,
+            sample: preview
+                .sample
+                .iter()
+                .map(|p| convert::profile(p, BTreeSet::new()))
+                .collect(),
+        })
     }
 }
 
@@ -218,8 +191,9 @@ impl SegmentationService for SegmentationApi {
         request: Request<api::GetProfileRequest>,
     ) -> Result<Response<api::GetProfileResponse>, Status> {
         let caller = caller(&request, Role::Reader)?;
+        let tenant_id = caller.tenant(&request.get_ref().tenant_id)?.to_owned();
         let profile = self
-            .get_profile_inner(&caller.tenant_id, request.into_inner())
+            .get_profile_inner(&tenant_id, request.into_inner())
             .await?;
         Ok(Response::new(api::GetProfileResponse {
             profile: Some(profile),
@@ -232,24 +206,21 @@ impl SegmentationService for SegmentationApi {
     ) -> Result<Response<api::ListProfilesResponse>, Status> {
         let caller = caller(&request, Role::Reader)?;
         let body = request.into_inner();
+        let tenant_id = caller.tenant(&body.tenant_id)?;
         let limit = page_size(body.page_size);
         let after = decode_token(&body.page_token)?;
         let stage = wire::Stage::try_from(body.stage)
             .ok()
             .and_then(stage_from_wire);
-        let store = self.updater.store();
-        let mut conn = store.conn().await.map_err(Status::from)?;
-        let page = store
-            .list_profiles(
-                &mut conn,
-                &ProfileQuery {
-                    tenant_id: &caller.tenant_id,
-                    after: after.as_deref(),
-                    stage,
-                    buyers_only: false,
-                    limit,
-                },
-            )
+        let page = self
+            .updater
+            .store()
+            .list_profiles(&ProfileQuery {
+                tenant_id,
+                after: after.as_deref(),
+                stage,
+                limit,
+            })
             .await?;
         let next_page_token = match page.last() {
             Some(last) if page.len() == limit => encode_token(&last.state.profile.user_id),
@@ -287,7 +258,7 @@ impl SegmentationService for SegmentationApi {
             let mut conn = self.updater.store().conn().await.map_err(Status::from)?;
             segments::insert_segment(&mut conn, &row).await?;
         }
-        self.reevaluate_tenant(&caller.tenant_id).await?;
+        self.reconcile(&caller.tenant_id, &row.segment_id).await?;
         let row = self
             .get_segment_row(&caller.tenant_id, &row.segment_id)
             .await?;
@@ -342,7 +313,7 @@ impl SegmentationService for SegmentationApi {
             segments::update_segment(&mut conn, &row).await?;
         }
         if rule_changed {
-            self.reevaluate_tenant(&caller.tenant_id).await?;
+            self.reconcile(&caller.tenant_id, &row.segment_id).await?;
         }
         let row = self
             .get_segment_row(&caller.tenant_id, &row.segment_id)

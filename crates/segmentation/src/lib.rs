@@ -6,6 +6,11 @@
 //! → [`update::Updater`] → [`domain`] decides → [`store`] remembers and enqueues → the bus's outbox
 //! relay publishes on `socialops.profiles.v1`.
 //!
+//! Membership is decided in two places that mean the same thing: [`domain::rules::evaluate`] for
+//! the profiles an update touches, and [`store::predicate`] (the rule as a SQL condition) for
+//! previews and for finding, in one scan, the profiles whose membership a new rule or the clock
+//! changed; the store conformance tests hold the two to the same answers on both backends.
+//!
 //! # Segment rules
 //!
 //! A segment is a rule over profile fields, parsed once by [`domain::rules::parse`] (which also

@@ -1,12 +1,13 @@
-//! What the clock changes without any event: the sweep re-evaluates profiles whose
-//! `next_check_at_us` has come (a customer going quiet becomes churned, a `within 30d` segment loses
-//! a member), recomputes each tenant's RFM quintile edges every `rfm_interval` and rescores the buyers
-//! whose score moved, and appends segment size history points.
+//! What the clock changes without any event. Every `sweep_interval` the sweep
 //!
-//! Finding due profiles is one index range scan on `next_check_at_us`, which the event path and the
-//! sweep set from [`crate::domain::next_stage_change_at`] and
-//! [`crate::domain::next_membership_change_at`], so a tick costs in proportion to the profiles that
-//! actually change, not to the number of profiles.
+//! 1. re-evaluates the profiles whose `next_check_at_us` has come: the stage a quiet customer moves
+//!    to (new → active, loyal → active, → churned) is known in advance, so finding them is one
+//!    index range scan and costs in proportion to the profiles that change;
+//! 2. reconciles every segment whose rule has a relative time (`last_order_at within 30d`): one
+//!    scan in the database finds the profiles whose membership the clock changed;
+//! 3. recomputes the RFM quintile edges of every tenant whose edges are older than `rfm_interval`
+//!    and rescores the buyers whose score or tier moved;
+//! 4. appends a size history point for every segment whose size changed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,16 +16,12 @@ use std::time::Duration;
 use socialops_proto::profiles::v1::Cause;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{RfmEdges, RfmValues};
+use crate::domain::{RfmEdges, Rule};
 use crate::error::SegmentationError;
-use crate::store::ProfileQuery;
 use crate::store::audience::{self, StoredEdges};
 use crate::store::profiles::due_profiles;
-use crate::store::segments::record_sizes;
-use crate::update::Updater;
-
-/// Profiles read per page while recomputing RFM edges.
-const RFM_PAGE: usize = 5_000;
+use crate::store::segments::{all_segments, record_sizes};
+use crate::update::{REEVALUATE_PAGE, Updater};
 
 pub struct Sweeper {
     pub updater: Arc<Updater>,
@@ -58,12 +55,13 @@ impl Sweeper {
         }
     }
 
-    /// One pass: due profiles, then RFM edges that are due, then size history.
+    /// One pass: due profiles, time-dependent segments, RFM edges that are due, size history.
     pub async fn tick(&self) -> Result<(), SegmentationError> {
-        let now_us = self.updater.now_us();
+        let updater = &self.updater;
+        let now_us = updater.now_us();
         loop {
             let due = {
-                let mut conn = self.updater.store().conn().await?;
+                let mut conn = updater.store().conn().await?;
                 due_profiles(&mut conn, now_us, self.batch).await?
             };
             let num_due = due.len();
@@ -72,31 +70,44 @@ impl Sweeper {
                 by_tenant.entry(tenant_id).or_default().push(profile_id);
             }
             for (tenant_id, ids) in by_tenant {
-                self.updater
-                    .reevaluate(&tenant_id, &ids, Cause::Clock)
-                    .await?;
+                updater.reevaluate(&tenant_id, &ids, Cause::Clock).await?;
             }
             if num_due < self.batch {
                 break;
             }
         }
-        let tenants = {
-            let mut conn = self.updater.store().conn().await?;
-            audience::tenants_with_buyers(&mut conn).await?
+
+        let segments = {
+            let mut conn = updater.store().conn().await?;
+            all_segments(&mut conn).await?
         };
-        let rfm_interval_us = i64::try_from(self.rfm_interval.as_micros()).unwrap_or(i64::MAX);
-        for (tenant_id, computed_at_us) in tenants {
-            if computed_at_us.is_none_or(|at| now_us.saturating_sub(at) >= rfm_interval_us) {
-                let run = recompute_rfm(&self.updater, &tenant_id, self.batch).await?;
-                tracing::info!(
-                    tenant = %tenant_id,
-                    buyers = run.buyers,
-                    rescored = run.rescored,
-                    "rfm edges recomputed"
-                );
+        for segment in segments {
+            let time_dependent = crate::domain::parse(&segment.rule)
+                .as_ref()
+                .is_ok_and(Rule::is_time_dependent);
+            if time_dependent {
+                updater
+                    .reconcile_segment(&segment.tenant_id, &segment.segment_id, Cause::Clock)
+                    .await?;
             }
         }
-        let mut conn = self.updater.store().conn().await?;
+
+        let rfm_interval_us = i64::try_from(self.rfm_interval.as_micros()).unwrap_or(i64::MAX);
+        let due_tenants = {
+            let mut conn = updater.store().conn().await?;
+            audience::tenants_due_for_rfm(&mut conn, now_us.saturating_sub(rfm_interval_us)).await?
+        };
+        for tenant_id in due_tenants {
+            let run = recompute_rfm(updater, &tenant_id).await?;
+            tracing::info!(
+                tenant = %tenant_id,
+                buyers = run.buyers,
+                rescored = run.rescored,
+                "rfm edges recomputed"
+            );
+        }
+
+        let mut conn = updater.store().conn().await?;
         record_sizes(&mut conn, now_us).await?;
         Ok(())
     }
@@ -104,74 +115,48 @@ impl Sweeper {
 
 /// Recomputes the tenant's RFM quintile edges from every buyer's orders at the current time, stores
 /// them, and rescores (publishing `RfmChanged` and any segment changes) the buyers whose score or
-/// tier moved. Reads every buyer once; writes only those that changed.
+/// tier moved. The database sums each buyer's orders in the window; the quintiles are computed here.
 pub async fn recompute_rfm(
     updater: &Updater,
     tenant_id: &str,
-    page_size: usize,
 ) -> Result<RfmRun, SegmentationError> {
     let now_us = updater.now_us();
     let rules = updater.tenant_rules(tenant_id);
-    let store = updater.store();
-    let mut values = Vec::new();
-    let mut scored = Vec::new();
-    let mut after: Option<String> = None;
-    let mut conn = store.conn().await?;
-    loop {
-        let page = store
-            .list_profiles(
-                &mut conn,
-                &ProfileQuery {
-                    tenant_id,
-                    after: after.as_deref(),
-                    stage: None,
-                    buyers_only: true,
-                    limit: RFM_PAGE,
-                },
-            )
-            .await?;
-        for stored in &page {
-            let p = &stored.state.profile;
-            if let Some(v) = RfmValues::compute(&p.orders, p.last_order_at_us, &rules.rfm, now_us) {
-                values.push(v);
-                scored.push((p.user_id.clone(), p.rfm, p.tier, v));
-            }
-        }
-        after = page.last().map(|s| s.state.profile.user_id.clone());
-        if page.len() < RFM_PAGE {
-            break;
-        }
+    let mut buyers = Vec::new();
+    updater
+        .store()
+        .buyer_values(tenant_id, rules.rfm.window_days, now_us, |b| {
+            buyers.push((b.profile_id.to_owned(), b.values, b.stored, b.stored_tier));
+        })
+        .await?;
+    let values: Vec<_> = buyers.iter().map(|(_, v, ..)| *v).collect();
+    let edges = RfmEdges::compute(&values);
+    let stored = edges.map(|edges| StoredEdges {
+        edges,
+        window_days: i64::from(rules.rfm.window_days),
+        num_buyers: values.len() as i64,
+        computed_at_us: now_us,
+    });
+    {
+        let mut conn = updater.store().conn().await?;
+        audience::put_edges(&mut conn, tenant_id, stored.as_ref(), now_us).await?;
     }
-    drop(conn);
-    let Some(edges) = RfmEdges::compute(&values) else {
+    let Some(edges) = edges else {
         return Ok(RfmRun {
             buyers: 0,
             rescored: 0,
             edges: None,
         });
     };
-    let mut conn = store.conn().await?;
-    audience::put_edges(
-        &mut conn,
-        tenant_id,
-        &StoredEdges {
-            edges,
-            window_days: i64::from(rules.rfm.window_days),
-            num_buyers: values.len() as i64,
-            computed_at_us: now_us,
-        },
-    )
-    .await?;
-    drop(conn);
-    let changed: Vec<String> = scored
+    let changed: Vec<String> = buyers
         .into_iter()
-        .filter(|(_, rfm, tier, v)| {
-            let score = edges.score(v);
-            *rfm != Some(score) || *tier != rules.tiers.tier(Some(score))
+        .filter(|(_, values, score, tier)| {
+            let new = edges.score(values);
+            *score != Some(new) || *tier != rules.tiers.tier(Some(new))
         })
         .map(|(id, ..)| id)
         .collect();
-    for page in changed.chunks(page_size.max(1)) {
+    for page in changed.chunks(REEVALUATE_PAGE) {
         updater
             .reevaluate(tenant_id, page, Cause::RfmRecompute)
             .await?;

@@ -1,12 +1,13 @@
 //! Where profiles change: canonical events folded in ([`Updater::apply_events`]), profiles
-//! re-evaluated because time passed, RFM edges moved or a segment changed ([`Updater::reevaluate`]),
-//! and erasure ([`Updater::erase`]). Each call is one transaction that writes the profiles, their
-//! memberships, tags and transition log, and enqueues every resulting change for
-//! `socialops.profiles.v1` in the outbox.
+//! re-evaluated because time passed, RFM edges moved or a segment changed ([`Updater::reevaluate`],
+//! [`Updater::reconcile_segment`]), and erasure ([`Updater::erase`]). Each call is one transaction
+//! (or one per page) that writes the profiles, their memberships, tags and transition log, and
+//! enqueues every resulting change for `socialops.profiles.v1` in the outbox.
 
 pub mod changes;
+mod evaluate;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use socialops_bus::{Outbox, OutgoingMessage};
@@ -19,16 +20,17 @@ use wire::profile_change::Change;
 
 use crate::clock::Clock;
 use crate::config::{TenantDirectory, TenantRules};
-use crate::domain::state::ProfileState;
-use crate::domain::{
-    NeedTagRule, RfmEdges, RfmScore, RfmValues, Rule, Stage, ValueTier, evaluate,
-    next_membership_change_at, next_stage_change_at, stage_at,
-};
+use crate::domain::state::{local_day, micros};
+use crate::domain::{NeedTagRule, RfmEdges, RfmScore, Rule, Stage, ValueTier};
 use crate::error::SegmentationError;
-use crate::store::audience::{self, DailyCounts, TransitionRow};
-use crate::store::profiles::{self as profile_rows, StoredProfile, stage_code};
-use crate::store::{ProfileStore, segments, tags};
+use crate::store::audience::{self, DailyCounts};
+use crate::store::profiles::{self as profile_rows, StoredProfile};
+use crate::store::{ProfileStore, ensure_tenant, segments, tags};
 pub use changes::Cause;
+pub use evaluate::matches;
+
+/// Profiles re-evaluated per transaction when many change at once (a new segment, new RFM edges).
+pub const REEVALUATE_PAGE: usize = 1_000;
 
 /// The alias every user id is known by.
 pub fn user_alias(user_id: &str) -> String {
@@ -72,9 +74,13 @@ struct Working {
     stage_before: Option<Stage>,
     rfm_before: Option<RfmScore>,
     tier_before: ValueTier,
+    next_check_before: Option<i64>,
     tags_before: BTreeSet<String>,
     segments_before: BTreeSet<String>,
     cause: Cause,
+    /// Whether the row needs writing; set by events and merges, and by evaluation when a stored
+    /// column moves.
+    dirty: bool,
 }
 
 impl Working {
@@ -84,25 +90,26 @@ impl Working {
             stage_before: Some(p.stage),
             rfm_before: p.rfm,
             tier_before: p.tier,
+            next_check_before: stored.next_check_at_us,
             tags_before: p.tags.clone(),
             segments_before,
             stored,
             cause,
+            dirty: false,
         }
     }
 
     fn created(tenant_id: &str, user_id: &str, cause: Cause) -> Self {
         Self {
-            stored: StoredProfile {
-                state: ProfileState::new(tenant_id, user_id),
-                next_check_at_us: None,
-            },
+            stored: StoredProfile::new(tenant_id, user_id),
             stage_before: None,
             rfm_before: None,
             tier_before: ValueTier::Unscored,
+            next_check_before: None,
             tags_before: BTreeSet::new(),
             segments_before: BTreeSet::new(),
             cause,
+            dirty: true,
         }
     }
 }
@@ -144,33 +151,39 @@ impl Updater {
         self.tenants.rules(tenant_id)
     }
 
-    /// Folds canonical events into their profiles. An event already processed (same tenant and event
-    /// id, in an earlier batch or earlier in this one) changes nothing.
+    /// Folds canonical events into their profiles in one transaction. An event already processed
+    /// (same tenant and event id, in an earlier batch or earlier in this one) changes nothing.
     pub async fn apply_events(&self, events: &[SocialEvent]) -> Result<(), SegmentationError> {
         if events.is_empty() {
             return Ok(());
         }
         let now_us = self.clock.now_us();
-        let mut tx = self.store.db().begin().await?;
+        let mut tx = self.store.db().begin_write().await?;
         let keys: Vec<(&str, &str)> = events
             .iter()
             .map(|e| (e.tenant_id.as_str(), e.event_id.as_str()))
             .collect();
-        let new = profile_rows::mark_processed(&mut tx, &keys).await?;
-        let mut seen = HashSet::new();
+        let mut new = profile_rows::mark_processed(&mut tx, &keys).await?;
         let mut by_tenant: BTreeMap<&str, Vec<&SocialEvent>> = BTreeMap::new();
         for event in events {
-            let key = (event.tenant_id.clone(), event.event_id.clone());
-            if new.contains(&key) && seen.insert(key) {
+            // Removing the key keeps a second copy in the same batch from counting again.
+            if new.remove(&(event.tenant_id.clone(), event.event_id.clone())) {
                 by_tenant.entry(&event.tenant_id).or_default().push(event);
             }
         }
         let mut messages = Vec::new();
+        let mut daily = Vec::new();
         for (tenant_id, events) in by_tenant {
-            messages.extend(
-                self.apply_tenant_events(&mut tx, tenant_id, &events, now_us)
-                    .await?,
-            );
+            let (tenant_messages, tenant_daily) = self
+                .apply_tenant_events(&mut tx, tenant_id, &events, now_us)
+                .await?;
+            messages.extend(tenant_messages);
+            daily.push((tenant_id, tenant_daily));
+        }
+        // Last: the tenant's daily counter row is shared by every writer, which holds its lock until
+        // it commits.
+        for (tenant_id, counts) in &daily {
+            audience::add_daily(&mut tx, tenant_id, counts).await?;
         }
         Outbox::enqueue(&mut tx, &messages).await?;
         tx.commit().await?;
@@ -186,15 +199,28 @@ impl Updater {
         tenant_id: &str,
         events: &[&SocialEvent],
         now_us: i64,
-    ) -> Result<Vec<OutgoingMessage>, SegmentationError> {
+    ) -> Result<(Vec<OutgoingMessage>, BTreeMap<i64, DailyCounts>), SegmentationError> {
         let ctx = self.context(conn, tenant_id).await?;
-        let user_aliases: Vec<String> = events
+        let tz = ctx.rules.time_zone;
+        let mut wanted: BTreeSet<String> = events.iter().map(|e| user_alias(&e.user_id)).collect();
+        for event in events {
+            if let Some(Payload::Identify(identify)) = &event.payload {
+                wanted.extend(identify.aliases.iter().filter_map(identify_alias));
+            }
+        }
+        let wanted: Vec<String> = wanted.into_iter().collect();
+        let mut alias_map = profile_rows::resolve_aliases(conn, tenant_id, &wanted).await?;
+        let unknown: BTreeSet<&str> = events
             .iter()
-            .map(|e| user_alias(&e.user_id))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
+            .filter(|e| !alias_map.contains_key(&user_alias(&e.user_id)))
+            .map(|e| e.user_id.as_str())
             .collect();
-        let mut alias_map = profile_rows::resolve_aliases(conn, tenant_id, &user_aliases).await?;
+        let erased = if unknown.is_empty() {
+            BTreeMap::new()
+        } else {
+            let unknown: Vec<&str> = unknown.into_iter().collect();
+            profile_rows::erasures(conn, tenant_id, &unknown).await?
+        };
         let ids: Vec<String> = alias_map
             .values()
             .cloned()
@@ -202,14 +228,19 @@ impl Updater {
             .into_iter()
             .collect();
         let mut working = self.load_working(conn, tenant_id, &ids).await?;
-        let mut new_aliases: Vec<(String, String)> = Vec::new();
+        let mut touched_aliases: BTreeSet<String> = BTreeSet::new();
         let mut messages = Vec::new();
-        let mut merged_into: HashMap<String, String> = HashMap::new();
         let mut daily: BTreeMap<i64, DailyCounts> = BTreeMap::new();
         let mut active: BTreeSet<(i64, String)> = BTreeSet::new();
 
         for event in events {
-            let event_cause = Cause {
+            if erased
+                .get(&event.user_id)
+                .is_some_and(|&at| micros(event.occurred_at.as_ref()) <= at)
+            {
+                continue;
+            }
+            let cause = Cause {
                 kind: wire::Cause::Event,
                 event_id: event.event_id.clone(),
             };
@@ -219,57 +250,36 @@ impl Updater {
                 None => {
                     working.insert(
                         event.user_id.clone(),
-                        Working::created(tenant_id, &event.user_id, event_cause.clone()),
+                        Working::created(tenant_id, &event.user_id, cause.clone()),
                     );
                     alias_map.insert(alias.clone(), event.user_id.clone());
-                    new_aliases.push((alias, event.user_id.clone()));
+                    touched_aliases.insert(alias.clone());
                     event.user_id.clone()
                 }
             };
             if let Some(Payload::Identify(identify)) = &event.payload {
                 for linked in identify.aliases.iter().filter_map(identify_alias) {
-                    let owner = match alias_map.get(&linked) {
-                        Some(owner) => Some(owner.clone()),
-                        None => profile_rows::resolve_aliases(
-                            conn,
-                            tenant_id,
-                            std::slice::from_ref(&linked),
-                        )
-                        .await?
-                        .remove(&linked),
-                    };
-                    match owner {
+                    match alias_map.get(&linked).cloned() {
                         None => {
                             alias_map.insert(linked.clone(), profile_id.clone());
-                            new_aliases.push((linked, profile_id.clone()));
+                            touched_aliases.insert(linked);
                         }
-                        Some(owner) if owner == profile_id => {
-                            alias_map.insert(linked, owner);
-                        }
+                        Some(owner) if owner == profile_id => {}
                         Some(owner) => {
-                            self.merge(
-                                conn,
-                                tenant_id,
-                                &mut working,
-                                &profile_id,
-                                &owner,
-                                &linked,
-                                &event_cause,
+                            let merge = Merge {
+                                loser: &profile_id,
+                                winner: &owner,
+                                linking_alias: &linked,
+                                cause: &cause,
                                 now_us,
-                                &mut messages,
-                            )
-                            .await?;
-                            for target in alias_map
-                                .values_mut()
-                                .chain(new_aliases.iter_mut().map(|(_, p)| p))
-                                .chain(merged_into.values_mut())
-                            {
+                            };
+                            self.merge(conn, tenant_id, &mut working, merge, &mut messages)
+                                .await?;
+                            for target in alias_map.values_mut() {
                                 if *target == profile_id {
                                     target.clone_from(&owner);
                                 }
                             }
-                            alias_map.insert(linked, owner.clone());
-                            merged_into.insert(profile_id.clone(), owner.clone());
                             profile_id = owner;
                         }
                     }
@@ -280,52 +290,62 @@ impl Updater {
                     "profile `{profile_id}` resolved but not loaded"
                 )));
             };
-            let applied = w
+            let day_before = w
                 .stored
                 .state
-                .apply(event, &ctx.need_rules, ctx.rules.time_zone);
-            w.cause = event_cause;
+                .profile
+                .last_interaction_at_us
+                .map(|at| local_day(at, tz));
+            let applied = w.stored.state.apply(event, &ctx.need_rules, tz);
+            w.cause = cause;
+            w.dirty = true;
             let day = daily.entry(applied.local_day).or_default();
             day.new_followers += i64::from(applied.new_follower);
             day.unfollows += i64::from(applied.unfollowed);
             day.interactions += i64::from(applied.interaction);
             day.impressions += i64::from(applied.impression);
-            if applied.interaction {
-                active.insert((applied.local_day, profile_id.clone()));
+            // A day already recorded for the profile needs no second row.
+            if applied.interaction && day_before != Some(applied.local_day) {
+                active.insert((applied.local_day, alias));
             }
         }
 
-        profile_rows::put_aliases(conn, tenant_id, &new_aliases).await?;
+        let aliases: Vec<(String, String)> = touched_aliases
+            .into_iter()
+            .filter_map(|a| alias_map.get(&a).map(|p| (a, p.clone())))
+            .collect();
+        profile_rows::put_aliases(conn, tenant_id, &aliases).await?;
         let active: Vec<(i64, String)> = active
             .into_iter()
-            .map(|(day, id)| {
-                let id = merged_into.get(&id).cloned().unwrap_or(id);
-                (day, id)
-            })
+            .filter_map(|(day, alias)| alias_map.get(&alias).map(|p| (day, p.clone())))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
         audience::add_active_days(conn, tenant_id, &active).await?;
-        audience::add_daily(conn, tenant_id, &daily).await?;
+        ensure_tenant(conn, tenant_id).await?;
         messages.extend(
             self.finish(conn, &ctx, working.into_values().collect(), now_us)
                 .await?,
         );
-        Ok(messages)
+        Ok((messages, daily))
     }
 
     /// Folds the profile `loser` into `winner` (the profile that already owned the linking alias).
-    #[allow(clippy::too_many_arguments)]
     async fn merge(
         &self,
         conn: &mut AnyConnection,
         tenant_id: &str,
         working: &mut HashMap<String, Working>,
-        loser: &str,
-        winner: &str,
-        linking_alias: &str,
-        cause: &Cause,
-        now_us: i64,
+        merge: Merge<'_>,
         messages: &mut Vec<OutgoingMessage>,
     ) -> Result<(), SegmentationError> {
+        let Merge {
+            loser,
+            winner,
+            linking_alias,
+            cause,
+            now_us,
+        } = merge;
         if !working.contains_key(winner) {
             let loaded = self
                 .load_working(conn, tenant_id, &[winner.to_owned()])
@@ -339,20 +359,15 @@ impl Updater {
         };
         profile_rows::repoint(conn, tenant_id, loser, winner).await?;
         profile_rows::delete_profile(conn, tenant_id, loser, true).await?;
-        tags::update_profile_tags(
-            conn,
-            tenant_id,
-            loser,
-            &absorbed.tags_before,
-            &BTreeSet::new(),
-        )
-        .await?;
         let merge_cause = Cause {
             kind: wire::Cause::Merge,
             event_id: cause.event_id.clone(),
         };
         for segment_id in &absorbed.segments_before {
-            let name = self.segment_name(conn, tenant_id, segment_id).await?;
+            let name = segments::get_segment(conn, tenant_id, segment_id)
+                .await?
+                .map(|s| s.name)
+                .unwrap_or_default();
             messages.push(changes::message(
                 &self.topic,
                 tenant_id,
@@ -366,11 +381,12 @@ impl Updater {
             ));
         }
         let Some(survivor) = working.get_mut(winner) else {
-            return Err(SegmentationError::NotFound(format!(
-                "profile `{winner}` owning alias `{linking_alias}`"
+            return Err(SegmentationError::Runtime(format!(
+                "profile `{winner}` owning alias `{linking_alias}` is not loaded"
             )));
         };
         survivor.stored.state.merge(absorbed.stored.state);
+        survivor.dirty = true;
         messages.push(changes::message(
             &self.topic,
             tenant_id,
@@ -386,20 +402,9 @@ impl Updater {
         Ok(())
     }
 
-    async fn segment_name(
-        &self,
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        segment_id: &str,
-    ) -> Result<String, SegmentationError> {
-        Ok(segments::get_segment(conn, tenant_id, segment_id)
-            .await?
-            .map(|s| s.name)
-            .unwrap_or_default())
-    }
-
     /// Re-evaluates the named profiles at the current time (stage, RFM score with the stored edges,
-    /// segment memberships) and publishes what changed.
+    /// segment memberships) in one transaction and publishes what changed. Returns how many changes
+    /// were published.
     pub async fn reevaluate(
         &self,
         tenant_id: &str,
@@ -407,7 +412,7 @@ impl Updater {
         cause: wire::Cause,
     ) -> Result<usize, SegmentationError> {
         let now_us = self.clock.now_us();
-        let mut tx = self.store.db().begin().await?;
+        let mut tx = self.store.db().begin_write().await?;
         let ctx = self.context(&mut tx, tenant_id).await?;
         let mut working = self.load_working(&mut tx, tenant_id, profile_ids).await?;
         for w in working.values_mut() {
@@ -424,48 +429,64 @@ impl Updater {
         Ok(messages.len())
     }
 
-    /// Re-evaluates every profile of the tenant (or every buyer), page by page, one transaction per
-    /// page. Returns the number of changes published.
-    pub async fn reevaluate_all(
+    /// Brings the segment's membership in line with its rule at the current time: the database
+    /// finds the profiles whose membership disagrees with the rule, and those are re-evaluated (and
+    /// their entering or leaving published) a page per transaction. Returns how many profiles were
+    /// re-evaluated.
+    pub async fn reconcile_segment(
         &self,
         tenant_id: &str,
-        buyers_only: bool,
-        page_size: usize,
+        segment_id: &str,
         cause: wire::Cause,
     ) -> Result<usize, SegmentationError> {
-        let mut after = String::new();
-        let mut published = 0;
-        loop {
-            let ids = self
-                .store
-                .profile_ids(tenant_id, &after, buyers_only, page_size)
-                .await?;
-            let Some(last) = ids.last() else {
-                return Ok(published);
-            };
-            after.clone_from(last);
-            published += self.reevaluate(tenant_id, &ids, cause).await?;
-            if ids.len() < page_size {
-                return Ok(published);
-            }
+        let segment = {
+            let mut conn = self.store.conn().await?;
+            segments::get_segment(&mut conn, tenant_id, segment_id).await?
+        };
+        let Some(segment) = segment else {
+            return Ok(0);
+        };
+        let rule = crate::domain::parse(&segment.rule)?;
+        let now_us = self.clock.now_us();
+        let mismatched = self
+            .store
+            .membership_mismatches(tenant_id, segment_id, &rule, now_us)
+            .await?;
+        for page in mismatched.chunks(REEVALUATE_PAGE) {
+            self.reevaluate(tenant_id, page, cause).await?;
         }
+        Ok(mismatched.len())
     }
 
-    /// Removes the user's profile (whichever profile the user id now points to), aliases, tags,
-    /// memberships and activity. Returns whether there was one.
-    pub async fn erase(&self, tenant_id: &str, user_id: &str) -> Result<bool, SegmentationError> {
-        let mut tx = self.store.db().begin().await?;
+    /// Removes the profile the user id points to (with everything merged into it), its aliases,
+    /// orders, tags, memberships and activity, and remembers the erasure so that the user's older
+    /// events still on the topic do not bring it back. Returns whether there was a profile.
+    pub async fn erase(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        requested_at_us: i64,
+    ) -> Result<bool, SegmentationError> {
+        let mut tx = self.store.db().begin_write().await?;
+        let handled = profile_rows::erasures(&mut tx, tenant_id, &[user_id]).await?;
+        if handled
+            .get(user_id)
+            .is_some_and(|&at| at >= requested_at_us)
+        {
+            // A redelivered request: what it erased is gone, and what came after it stays.
+            return Ok(false);
+        }
+        profile_rows::put_erasure(&mut tx, tenant_id, user_id, requested_at_us).await?;
         let alias = user_alias(user_id);
-        let Some(profile_id) =
+        let profile_id =
             profile_rows::resolve_aliases(&mut tx, tenant_id, std::slice::from_ref(&alias))
                 .await?
-                .remove(&alias)
-        else {
-            return Ok(false);
-        };
-        profile_rows::delete_profile(&mut tx, tenant_id, &profile_id, false).await?;
+                .remove(&alias);
+        if let Some(profile_id) = &profile_id {
+            profile_rows::delete_profile(&mut tx, tenant_id, profile_id, false).await?;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(profile_id.is_some())
     }
 
     async fn context(
@@ -506,7 +527,8 @@ impl Updater {
         ids: &[String],
     ) -> Result<HashMap<String, Working>, SegmentationError> {
         let loaded = profile_rows::load_profiles(conn, tenant_id, ids).await?;
-        let mut memberships = segments::memberships(conn, tenant_id, ids).await?;
+        let ids: Vec<String> = loaded.keys().cloned().collect();
+        let mut memberships = segments::memberships(conn, tenant_id, &ids).await?;
         Ok(loaded
             .into_iter()
             .map(|(id, stored)| {
@@ -516,130 +538,13 @@ impl Updater {
             })
             .collect())
     }
-
-    /// Evaluates each profile at `now_us`, writes it with its memberships, tags and transitions, and
-    /// returns the messages announcing what changed.
-    async fn finish(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &TenantContext,
-        mut working: Vec<Working>,
-        now_us: i64,
-    ) -> Result<Vec<OutgoingMessage>, SegmentationError> {
-        let Some(tenant_id) = working
-            .first()
-            .map(|w| w.stored.state.profile.tenant_id.clone())
-        else {
-            return Ok(Vec::new());
-        };
-        working.sort_by(|a, b| {
-            a.stored
-                .state
-                .profile
-                .user_id
-                .cmp(&b.stored.state.profile.user_id)
-        });
-        let mut messages = Vec::new();
-        let mut entered = Vec::new();
-        let mut left = Vec::new();
-        let mut transitions = Vec::new();
-        for w in &mut working {
-            let segments_now = evaluate_profile(&mut w.stored, ctx, now_us);
-            let p = &w.stored.state.profile;
-            let user_id = p.user_id.clone();
-            let mut announce = |change: Change| {
-                messages.push(changes::message(
-                    &self.topic,
-                    &tenant_id,
-                    &user_id,
-                    &w.cause,
-                    now_us,
-                    change,
-                ));
-            };
-            if w.stage_before != Some(p.stage) {
-                announce(Change::StageChanged(wire::StageChanged {
-                    from: changes::wire_stage(w.stage_before) as i32,
-                    to: changes::wire_stage(Some(p.stage)) as i32,
-                }));
-                transitions.push(TransitionRow {
-                    profile_id: user_id.clone(),
-                    from_stage: w.stage_before.map_or(0, stage_code),
-                    to_stage: stage_code(p.stage),
-                    at_us: now_us,
-                    cause: w.cause.kind as i64,
-                });
-            }
-            if w.rfm_before != p.rfm || w.tier_before != p.tier {
-                announce(Change::RfmChanged(wire::RfmChanged {
-                    previous: w.rfm_before.map(changes::wire_score),
-                    current: p.rfm.map(changes::wire_score),
-                    previous_tier: changes::wire_tier(w.tier_before) as i32,
-                    tier: changes::wire_tier(p.tier) as i32,
-                }));
-            }
-            for segment in &ctx.segments {
-                let was = w.segments_before.contains(&segment.segment_id);
-                let is = segments_now.contains(&segment.segment_id);
-                if is && !was {
-                    entered.push((segment.segment_id.clone(), user_id.clone()));
-                    announce(Change::SegmentEntered(wire::SegmentEntered {
-                        segment_id: segment.segment_id.clone(),
-                        segment_name: segment.name.clone(),
-                    }));
-                } else if was && !is {
-                    left.push((segment.segment_id.clone(), user_id.clone()));
-                    announce(Change::SegmentLeft(wire::SegmentLeft {
-                        segment_id: segment.segment_id.clone(),
-                        segment_name: segment.name.clone(),
-                    }));
-                }
-            }
-            if w.tags_before != p.tags {
-                tags::update_profile_tags(conn, &tenant_id, &user_id, &w.tags_before, &p.tags)
-                    .await?;
-            }
-        }
-        let stored: Vec<&StoredProfile> = working.iter().map(|w| &w.stored).collect();
-        profile_rows::save_profiles(conn, &stored, now_us).await?;
-        segments::add_members(conn, &tenant_id, &entered, now_us).await?;
-        segments::remove_members(conn, &tenant_id, &left).await?;
-        audience::log_transitions(conn, &tenant_id, &transitions).await?;
-        Ok(messages)
-    }
 }
 
-/// Sets stage, RFM score, tier and the next clock-driven check of `stored` as of `now_us`, and returns
-/// the segments it belongs to.
-fn evaluate_profile(
-    stored: &mut StoredProfile,
-    ctx: &TenantContext,
+/// The two profiles of a merge and why.
+struct Merge<'a> {
+    loser: &'a str,
+    winner: &'a str,
+    linking_alias: &'a str,
+    cause: &'a Cause,
     now_us: i64,
-) -> BTreeSet<String> {
-    let p = &mut stored.state.profile;
-    p.stage = stage_at(p, &ctx.rules.lifecycle, now_us);
-    if let Some(edges) = &ctx.edges {
-        p.rfm = RfmValues::compute(&p.orders, p.last_order_at_us, &ctx.rules.rfm, now_us)
-            .map(|values| edges.score(&values));
-    }
-    p.tier = ctx.rules.tiers.tier(p.rfm);
-    let mut next = next_stage_change_at(p, &ctx.rules.lifecycle, now_us);
-    let mut member_of = BTreeSet::new();
-    for segment in &ctx.segments {
-        if evaluate(&segment.rule, p, now_us) {
-            member_of.insert(segment.segment_id.clone());
-        }
-        if segment.rule.is_time_dependent()
-            && let Some(at) = next_membership_change_at(&segment.rule, p, now_us)
-        {
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
-    }
-    stored.next_check_at_us = next;
-    member_of
-}
-
-/// Whether `rule` matches the stored profile at `now_us`; for previews.
-pub fn matches(rule: &Rule, stored: &StoredProfile, now_us: i64) -> bool {
-    evaluate(rule, &stored.state.profile, now_us)
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use socialops_auth::AuthConfig;
 use socialops_bus::{KafkaConfig, Topics};
 use socialops_ingestion::IngestionConfig;
+use socialops_segmentation::SegmentationConfig;
 use socialops_sentiment::SentimentConfig;
 use socialops_telemetry::TelemetryConfig;
 
@@ -20,6 +21,7 @@ const SECTIONS: &[&str] = &[
     "topics",
     "telemetry",
     "auth",
+    "segmentation",
     "ingestion",
     "sentiment",
 ];
@@ -31,6 +33,7 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     pub topics: Topics,
     pub telemetry: TelemetryConfig,
+    pub segmentation: SegmentationConfig,
     pub auth: AuthConfig,
     pub ingestion: IngestionConfig,
     pub sentiment: SentimentConfig,
@@ -42,6 +45,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             kafka: None,
             topics: Topics::default(),
+            segmentation: SegmentationConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
             ingestion: IngestionConfig::default(),
@@ -146,6 +150,37 @@ mod tests {
                 config.sentiment.database.unwrap().url,
                 "postgres://db/sentiment"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn segmentation_section_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "socialops.toml",
+                r#"
+                [segmentation]
+                sweep_interval = "30s"
+                [segmentation.tenants.acme]
+                churn_after_days = 60
+                time_zone = "Europe/Berlin"
+                "#,
+            )?;
+            jail.set_env("SOCIALOPS_SEGMENTATION__CONSUME_BATCH", "500");
+            jail.set_env("DATABASE_URL", "postgres://db/segmentation");
+            let config =
+                Config::load(Some(Path::new("socialops.toml")), Some("segmentation")).unwrap();
+            let segmentation = config.segmentation;
+            assert_eq!(segmentation.sweep_interval.as_secs(), 30);
+            assert_eq!(segmentation.consume_batch, 500);
+            assert_eq!(segmentation.tenants["acme"].churn_after_days, 60);
+            assert_eq!(segmentation.tenants["acme"].time_zone, "Europe/Berlin");
+            assert_eq!(
+                segmentation.database.unwrap().url,
+                "postgres://db/segmentation"
+            );
+            assert!(config.ingestion.database.is_none());
             Ok(())
         });
     }

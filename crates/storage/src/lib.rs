@@ -131,6 +131,17 @@ impl Db {
         self.pool.begin().await
     }
 
+    /// A transaction that reads and then writes. SQLite gives a deferred transaction a snapshot at
+    /// its first read and fails its first write at once (no busy wait) if another connection
+    /// committed since; `BEGIN IMMEDIATE` takes the write lock up front, waiting its turn instead.
+    /// PostgreSQL needs nothing special.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

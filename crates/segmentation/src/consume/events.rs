@@ -20,11 +20,16 @@ impl EventHandler {
 
 /// Why a message on the canonical topic cannot be used; ingestion validated it, so this means a
 /// producer other than ingestion wrote to the topic.
-fn decode(message: &ReceivedMessage) -> Result<SocialEvent, String> {
+fn decode(message: &ReceivedMessage) -> Result<SocialEvent, (String, Option<String>)> {
     let payload = message.payload.as_deref().unwrap_or_default();
-    let event = SocialEvent::decode(payload).map_err(|e| format!("not a SocialEvent: {e}"))?;
+    let event =
+        SocialEvent::decode(payload).map_err(|e| (format!("not a SocialEvent: {e}"), None))?;
     if event.tenant_id.is_empty() || event.user_id.is_empty() || event.event_id.is_empty() {
-        return Err("tenant_id, user_id and event_id are required".into());
+        let tenant = Some(event.tenant_id).filter(|t| !t.is_empty());
+        return Err((
+            "tenant_id, user_id and event_id are required".into(),
+            tenant,
+        ));
     }
     Ok(event)
 }
@@ -36,7 +41,7 @@ impl BatchHandler for EventHandler {
         for (index, message) in batch.iter().enumerate() {
             match decode(message) {
                 Ok(event) => events.push(event),
-                Err(reason) => dead.push(DeadLetter::new(index, reason, None)),
+                Err((reason, tenant)) => dead.push(DeadLetter::new(index, reason, tenant)),
             }
         }
         self.updater.apply_events(&events).await?;

@@ -4,10 +4,12 @@ use prost::Message;
 use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage};
 use socialops_proto::privacy::v1::ErasureRequest;
 
+use crate::domain::state::micros;
 use crate::update::Updater;
 
-/// `socialops.privacy.v1`: each erasure request removes the user's profile, aliases, tags and
-/// memberships. Erasing what is already gone is a no-op, so redelivery is harmless.
+/// `socialops.privacy.v1`: each erasure request removes the user's profile, aliases, orders, tags and
+/// memberships, and keeps the user's events from before the request from bringing them back.
+/// Erasing what is already gone changes nothing, so redelivery is harmless.
 pub struct ErasureHandler {
     updater: Arc<Updater>,
 }
@@ -42,9 +44,13 @@ impl BatchHandler for ErasureHandler {
                     continue;
                 }
             };
+            let requested_at_us = request
+                .requested_at
+                .as_ref()
+                .map_or_else(|| self.updater.now_us(), |t| micros(Some(t)));
             let erased = self
                 .updater
-                .erase(&request.tenant_id, &request.user_id)
+                .erase(&request.tenant_id, &request.user_id, requested_at_us)
                 .await?;
             tracing::info!(
                 tenant = %request.tenant_id,

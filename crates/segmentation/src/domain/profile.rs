@@ -50,8 +50,8 @@ impl Order {
 /// Everything the segment rules, the lifecycle and RFM look at for one user of one tenant.
 ///
 /// Lifetime aggregates (`orders_count`, `orders_total_cents`, `refunded_cents`, first and last order)
-/// cover every order ever placed; `orders` holds only the orders inside the longest window a score or
-/// stage looks at (RFM, loyalty), which is what windowed frequency and monetary values need.
+/// cover every order ever placed; `orders` must hold at least the orders inside the longest window a
+/// score or stage looks at (RFM, loyalty), which is what windowed frequency and monetary values need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Profile {
     pub tenant_id: String,

@@ -158,9 +158,15 @@ impl ProfileState {
                 }
             }
             Payload::OrderPlaced(order) => {
-                // An order id seen before (the same order under two events) counts once.
-                if order.order_id.is_empty() || !self.order_ids.contains(&order.order_id) {
-                    self.order_ids.push(order.order_id.clone());
+                // An order id seen before (the same order under two events) counts once; an order
+                // without an id is its event.
+                let order_id = if order.order_id.is_empty() {
+                    &event.event_id
+                } else {
+                    &order.order_id
+                };
+                if !self.order_ids.contains(order_id) {
+                    self.order_ids.push(order_id.clone());
                     p.orders.push(Order {
                         at_us,
                         amount_cents: order.amount_cents,
@@ -214,7 +220,7 @@ impl ProfileState {
             *p.counts.entry(event_type).or_insert(0) += n;
         }
         for (id, order) in other.order_ids.into_iter().zip(o.orders) {
-            if !id.is_empty() && self.order_ids.contains(&id) {
+            if self.order_ids.contains(&id) {
                 continue;
             }
             self.order_ids.push(id);

@@ -143,26 +143,36 @@ fn decode_edges(text: &str) -> Result<[i64; 4], SegmentationError> {
     values.try_into().map_err(|_| corrupt())
 }
 
+/// Stores the tenant's edges and when they were computed; `edges` is `None` when the tenant has no
+/// buyers yet, which still counts as a computation.
 pub async fn put_edges(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    stored: &StoredEdges,
+    edges: Option<&StoredEdges>,
+    computed_at_us: i64,
 ) -> Result<(), SegmentationError> {
+    let encoded = edges.map(|e| {
+        (
+            encode_edges(e.edges.recency_days_edges()),
+            encode_edges(e.edges.frequency_edges()),
+            encode_edges(e.edges.monetary_edges()),
+        )
+    });
     sqlx::query(
-        "INSERT INTO rfm_edges (tenant_id, recency_days, frequency, monetary_cents, window_days, \
-         num_buyers, computed_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (tenant_id) DO UPDATE SET recency_days = excluded.recency_days, \
-         frequency = excluded.frequency, monetary_cents = excluded.monetary_cents, \
-         window_days = excluded.window_days, num_buyers = excluded.num_buyers, \
-         computed_at_us = excluded.computed_at_us",
+        "INSERT INTO tenants (tenant_id, rfm_recency_days, rfm_frequency, rfm_monetary_cents, \
+         rfm_window_days, rfm_num_buyers, rfm_computed_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (tenant_id) DO UPDATE SET rfm_recency_days = excluded.rfm_recency_days, \
+         rfm_frequency = excluded.rfm_frequency, rfm_monetary_cents = excluded.rfm_monetary_cents, \
+         rfm_window_days = excluded.rfm_window_days, rfm_num_buyers = excluded.rfm_num_buyers, \
+         rfm_computed_at_us = excluded.rfm_computed_at_us",
     )
     .bind(tenant_id)
-    .bind(encode_edges(stored.edges.recency_days_edges()))
-    .bind(encode_edges(stored.edges.frequency_edges()))
-    .bind(encode_edges(stored.edges.monetary_edges()))
-    .bind(stored.window_days)
-    .bind(stored.num_buyers)
-    .bind(stored.computed_at_us)
+    .bind(encoded.as_ref().map(|e| e.0.clone()))
+    .bind(encoded.as_ref().map(|e| e.1.clone()))
+    .bind(encoded.as_ref().map(|e| e.2.clone()))
+    .bind(edges.map(|e| e.window_days))
+    .bind(edges.map(|e| e.num_buyers))
+    .bind(computed_at_us)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -173,8 +183,9 @@ pub async fn edges(
     tenant_id: &str,
 ) -> Result<Option<StoredEdges>, SegmentationError> {
     let row = sqlx::query(
-        "SELECT recency_days, frequency, monetary_cents, window_days, num_buyers, computed_at_us \
-         FROM rfm_edges WHERE tenant_id = $1",
+        "SELECT rfm_recency_days, rfm_frequency, rfm_monetary_cents, rfm_window_days, \
+         rfm_num_buyers, rfm_computed_at_us FROM tenants WHERE tenant_id = $1 \
+         AND rfm_recency_days IS NOT NULL",
     )
     .bind(tenant_id)
     .fetch_optional(&mut *conn)
@@ -194,20 +205,22 @@ pub async fn edges(
     }))
 }
 
-/// When each tenant with buyers last had its edges computed (`None`: never).
-pub async fn tenants_with_buyers(
+/// The tenants whose RFM edges were computed before `due_before_us`, or never.
+pub async fn tenants_due_for_rfm(
     conn: &mut AnyConnection,
-) -> Result<Vec<(String, Option<i64>)>, SegmentationError> {
+    due_before_us: i64,
+) -> Result<Vec<String>, SegmentationError> {
     let rows = sqlx::query(
-        "SELECT p.tenant_id, MAX(e.computed_at_us) FROM profiles p \
-         LEFT JOIN rfm_edges e ON e.tenant_id = p.tenant_id \
-         WHERE p.first_order_at_us IS NOT NULL GROUP BY p.tenant_id",
+        "SELECT tenant_id FROM tenants WHERE rfm_computed_at_us IS NULL \
+         OR rfm_computed_at_us <= $1 ORDER BY tenant_id",
     )
+    .bind(due_before_us)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?)
 }
 
 /// One tenant-local day's audience counters.

@@ -1,6 +1,7 @@
-//! Profiles, their aliases and the processed-event keys.
+//! Profiles, their orders and aliases, the processed-event keys and erasure tombstones.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use socialops_storage::{Backend, Row, SqlText};
@@ -8,30 +9,82 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::domain::state::ProfileState;
-use crate::domain::{Order, RfmScore, Stage, ValueTier};
+use crate::domain::{EVENT_TYPES, Order, PLATFORMS, RfmScore, Stage, ValueTier};
 use crate::error::SegmentationError;
 
 /// SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535.
 pub(crate) const MAX_PARAMS: usize = 30_000;
-const PROFILE_COLUMNS: usize = 19;
 
-pub(crate) const PROFILE_SELECT: &str = "SELECT profile_id, stage, tier, rfm_r, rfm_f, rfm_m, following, \
-     orders_count, orders_total_cents, refunded_cents, first_seen_at_us, last_seen_at_us, \
-     last_interaction_at_us, first_order_at_us, last_order_at_us, next_check_at_us, doc, tenant_id \
-     FROM profiles";
+/// The scalar columns, in the order [`decode_profile`] reads them; then one `count_<type>` column per
+/// event type, then `doc`.
+const SCALAR_COLUMNS: [&str; 18] = [
+    "tenant_id",
+    "profile_id",
+    "stage",
+    "tier",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "following",
+    "platforms",
+    "orders_count",
+    "orders_total_cents",
+    "refunded_cents",
+    "first_seen_at_us",
+    "last_seen_at_us",
+    "last_interaction_at_us",
+    "first_order_at_us",
+    "last_order_at_us",
+    "next_check_at_us",
+];
+const DOC_INDEX: usize = SCALAR_COLUMNS.len() + EVENT_TYPES.len();
+
+/// The column counting events of `event_type`, which must be one of [`EVENT_TYPES`].
+pub(crate) fn count_column(event_type: &str) -> Option<String> {
+    EVENT_TYPES
+        .contains(&event_type)
+        .then(|| format!("count_{event_type}"))
+}
+
+fn read_columns() -> Vec<String> {
+    SCALAR_COLUMNS
+        .iter()
+        .map(|c| (*c).to_owned())
+        .chain(EVENT_TYPES.iter().map(|t| format!("count_{t}")))
+        .chain(["doc".to_owned()])
+        .collect()
+}
+
+pub(crate) static PROFILE_SELECT: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM profiles", read_columns().join(", ")));
+
+/// Columns written by [`save_profiles`]: what is read, plus `updated_at_us`.
+static WRITE_COLUMNS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut columns = read_columns();
+    columns.push("updated_at_us".to_owned());
+    columns
+});
+
+/// The bit of `platform` (one of [`PLATFORMS`]) in the `platforms` column.
+pub(crate) fn platform_bit(platform: &str) -> Option<i64> {
+    PLATFORMS
+        .iter()
+        .position(|p| *p == platform)
+        .map(|i| 1_i64 << i)
+}
+
+fn platforms_mask(platforms: &BTreeSet<String>) -> i64 {
+    platforms
+        .iter()
+        .filter_map(|p| platform_bit(p))
+        .fold(0, |mask, bit| mask | bit)
+}
 
 /// What `doc` holds: the parts of a profile nothing queries by.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Doc {
     #[serde(default)]
-    counts: BTreeMap<String, u64>,
-    #[serde(default)]
-    platforms: BTreeSet<String>,
-    #[serde(default)]
     tags: BTreeSet<String>,
-    /// (order id, placed at, amount, refunded)
-    #[serde(default)]
-    orders: Vec<(String, i64, i64, i64)>,
     #[serde(default)]
     bought: BTreeSet<String>,
     #[serde(default)]
@@ -42,11 +95,23 @@ struct Doc {
     merged: Vec<String>,
 }
 
-/// A profile as stored: its state and when the clock next changes it.
+/// A profile as stored: its state, when the clock next changes its stage, and its orders as last
+/// written (id → refunded cents), so that saving writes only new and changed orders.
 #[derive(Debug, Clone)]
 pub struct StoredProfile {
     pub state: ProfileState,
     pub next_check_at_us: Option<i64>,
+    pub saved_orders: HashMap<String, i64>,
+}
+
+impl StoredProfile {
+    pub fn new(tenant_id: &str, user_id: &str) -> Self {
+        Self {
+            state: ProfileState::new(tenant_id, user_id),
+            next_check_at_us: None,
+            saved_orders: HashMap::new(),
+        }
+    }
 }
 
 pub fn stage_code(stage: Stage) -> i64 {
@@ -89,14 +154,16 @@ pub fn tier_from_code(code: i64) -> ValueTier {
     }
 }
 
+/// A profile row as selected with [`PROFILE_SELECT`]; its orders are not part of the row (see
+/// [`load_profiles`]).
 pub(crate) fn decode_profile(row: &AnyRow) -> Result<StoredProfile, SegmentationError> {
-    let doc: String = row.try_get(16)?;
+    let doc: String = row.try_get(DOC_INDEX)?;
     let doc: Doc =
         serde_json::from_str(&doc).map_err(|e| SegmentationError::Corrupt(e.to_string()))?;
     let rfm = match (
-        row.try_get::<Option<i64>, _>(3)?,
         row.try_get::<Option<i64>, _>(4)?,
         row.try_get::<Option<i64>, _>(5)?,
+        row.try_get::<Option<i64>, _>(6)?,
     ) {
         (Some(r), Some(f), Some(m)) => Some(RfmScore {
             recency: r as u8,
@@ -105,34 +172,35 @@ pub(crate) fn decode_profile(row: &AnyRow) -> Result<StoredProfile, Segmentation
         }),
         _ => None,
     };
-    let mut state = ProfileState::new(
-        &row.try_get::<String, _>(17)?,
-        &row.try_get::<String, _>(0)?,
-    );
+    let mut state = ProfileState::new(&row.try_get::<String, _>(0)?, &row.try_get::<String, _>(1)?);
     let p = &mut state.profile;
-    p.stage = stage_from_code(row.try_get(1)?);
-    p.tier = tier_from_code(row.try_get(2)?);
+    p.stage = stage_from_code(row.try_get(2)?);
+    p.tier = tier_from_code(row.try_get(3)?);
     p.rfm = rfm;
-    p.following = row.try_get::<i64, _>(6)? != 0;
-    p.orders_count = row.try_get::<i64, _>(7)?.max(0) as u64;
-    p.orders_total_cents = row.try_get(8)?;
-    p.refunded_cents = row.try_get(9)?;
-    p.first_seen_at_us = row.try_get(10)?;
-    p.last_seen_at_us = row.try_get(11)?;
-    p.last_interaction_at_us = row.try_get(12)?;
-    p.first_order_at_us = row.try_get(13)?;
-    p.last_order_at_us = row.try_get(14)?;
-    p.counts = doc.counts;
-    p.platforms = doc.platforms;
-    p.tags = doc.tags;
-    for (id, at_us, amount_cents, refunded_cents) in doc.orders {
-        state.order_ids.push(id);
-        p.orders.push(Order {
-            at_us,
-            amount_cents,
-            refunded_cents,
-        });
+    p.following = row.try_get::<i64, _>(7)? != 0;
+    let mask: i64 = row.try_get(8)?;
+    p.platforms = PLATFORMS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, p)| (*p).to_owned())
+        .collect();
+    p.orders_count = row.try_get::<i64, _>(9)?.max(0) as u64;
+    p.orders_total_cents = row.try_get(10)?;
+    p.refunded_cents = row.try_get(11)?;
+    p.first_seen_at_us = row.try_get(12)?;
+    p.last_seen_at_us = row.try_get(13)?;
+    p.last_interaction_at_us = row.try_get(14)?;
+    p.first_order_at_us = row.try_get(15)?;
+    p.last_order_at_us = row.try_get(16)?;
+    let next_check_at_us = row.try_get(17)?;
+    for (i, event_type) in EVENT_TYPES.iter().enumerate() {
+        let n: i64 = row.try_get(SCALAR_COLUMNS.len() + i)?;
+        if n > 0 {
+            p.counts.insert((*event_type).to_owned(), n as u64);
+        }
     }
+    p.tags = doc.tags;
     state.categories_bought = doc.bought;
     state.categories_clicked = doc.clicked;
     for (hour, n) in doc.hours.into_iter().take(24).enumerate() {
@@ -141,22 +209,14 @@ pub(crate) fn decode_profile(row: &AnyRow) -> Result<StoredProfile, Segmentation
     state.merged_user_ids = doc.merged;
     Ok(StoredProfile {
         state,
-        next_check_at_us: row.try_get(15)?,
+        next_check_at_us,
+        saved_orders: HashMap::new(),
     })
 }
 
 fn encode_doc(state: &ProfileState) -> String {
-    let p = &state.profile;
     let doc = Doc {
-        counts: p.counts.clone(),
-        platforms: p.platforms.clone(),
-        tags: p.tags.clone(),
-        orders: state
-            .order_ids
-            .iter()
-            .zip(&p.orders)
-            .map(|(id, o)| (id.clone(), o.at_us, o.amount_cents, o.refunded_cents))
-            .collect(),
+        tags: state.profile.tags.clone(),
         bought: state.categories_bought.clone(),
         clicked: state.categories_clicked.clone(),
         hours: state.active_hours.to_vec(),
@@ -165,16 +225,12 @@ fn encode_doc(state: &ProfileState) -> String {
     serde_json::to_string(&doc).unwrap_or_default()
 }
 
-/// Appends ` IN (…)` with `n` placeholders.
+/// Appends ` IN (VALUES (…), …)` with `n` placeholders. A plain `IN (…)` list of parameters becomes
+/// an array that PostgreSQL rebuilds for every row it filters when the planner prefers scanning the
+/// tenant to probing the key once per value (as it does on stale statistics), which makes the lookup
+/// quadratic; a VALUES list is joined instead.
 pub(crate) fn push_in(sql: &mut SqlText, n: usize) {
-    sql.push(" IN (");
-    for i in 0..n {
-        if i > 0 {
-            sql.push(",");
-        }
-        sql.param();
-    }
-    sql.push(")");
+    sql.push(" IN (VALUES ").value_rows(n, 1).push(")");
 }
 
 /// Records `(tenant, event id)` pairs as processed and returns those that were not processed before.
@@ -228,7 +284,7 @@ pub async fn resolve_aliases(
     Ok(found)
 }
 
-/// Points `alias` at `profile_id`, replacing what it pointed at before.
+/// Points each alias at its profile, replacing what it pointed at before.
 pub async fn put_aliases(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -254,7 +310,8 @@ pub async fn put_aliases(
     Ok(())
 }
 
-/// Loads the named profiles that exist, locked for update until the transaction ends.
+/// Loads the named profiles that exist, with their orders, locked for update until the transaction
+/// ends.
 pub async fn load_profiles(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -263,7 +320,7 @@ pub async fn load_profiles(
     let backend = Backend::of(conn);
     let mut found = HashMap::with_capacity(profile_ids.len());
     for chunk in profile_ids.chunks(MAX_PARAMS) {
-        let mut sql = SqlText::new(backend, PROFILE_SELECT);
+        let mut sql = SqlText::new(backend, &PROFILE_SELECT);
         sql.push(" WHERE tenant_id = ")
             .param()
             .push(" AND profile_id");
@@ -283,37 +340,65 @@ pub async fn load_profiles(
             found.insert(stored.state.profile.user_id.clone(), stored);
         }
     }
+    let buyers: Vec<String> = found
+        .values()
+        .filter(|s| s.state.profile.orders_count > 0)
+        .map(|s| s.state.profile.user_id.clone())
+        .collect();
+    for chunk in buyers.chunks(MAX_PARAMS) {
+        let mut sql = SqlText::new(
+            backend,
+            "SELECT profile_id, order_id, at_us, amount_cents, refunded_cents FROM orders \
+             WHERE tenant_id = ",
+        );
+        sql.param().push(" AND profile_id");
+        push_in(&mut sql, chunk.len());
+        sql.push(" ORDER BY profile_id, at_us, order_id");
+        let mut query = sqlx::query(sql.into_sql()).bind(tenant_id);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let profile_id: String = row.try_get(0)?;
+            let Some(stored) = found.get_mut(&profile_id) else {
+                continue;
+            };
+            let order_id: String = row.try_get(1)?;
+            let order = Order {
+                at_us: row.try_get(2)?,
+                amount_cents: row.try_get(3)?,
+                refunded_cents: row.try_get(4)?,
+            };
+            stored
+                .saved_orders
+                .insert(order_id.clone(), order.refunded_cents);
+            stored.state.order_ids.push(order_id);
+            stored.state.profile.orders.push(order);
+        }
+    }
     Ok(found)
 }
 
-/// Inserts or replaces the profiles.
+/// Inserts or replaces the profiles, and writes their new and changed orders.
 pub async fn save_profiles(
     conn: &mut AnyConnection,
     profiles: &[&StoredProfile],
     now_us: i64,
 ) -> Result<(), SegmentationError> {
     let backend = Backend::of(conn);
-    for chunk in profiles.chunks(MAX_PARAMS / PROFILE_COLUMNS) {
+    let columns = &*WRITE_COLUMNS;
+    for chunk in profiles.chunks(MAX_PARAMS / columns.len()) {
         let mut sql = SqlText::new(
             backend,
-            "INSERT INTO profiles (tenant_id, profile_id, stage, tier, rfm_r, rfm_f, rfm_m, following, \
-             orders_count, orders_total_cents, refunded_cents, first_seen_at_us, last_seen_at_us, \
-             last_interaction_at_us, first_order_at_us, last_order_at_us, next_check_at_us, \
-             updated_at_us, doc) VALUES ",
+            &format!("INSERT INTO profiles ({}) VALUES ", columns.join(", ")),
         );
-        sql.value_rows(chunk.len(), PROFILE_COLUMNS).push(
-            " ON CONFLICT (tenant_id, profile_id) DO UPDATE SET stage = excluded.stage, \
-             tier = excluded.tier, rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f, \
-             rfm_m = excluded.rfm_m, following = excluded.following, \
-             orders_count = excluded.orders_count, orders_total_cents = excluded.orders_total_cents, \
-             refunded_cents = excluded.refunded_cents, first_seen_at_us = excluded.first_seen_at_us, \
-             last_seen_at_us = excluded.last_seen_at_us, \
-             last_interaction_at_us = excluded.last_interaction_at_us, \
-             first_order_at_us = excluded.first_order_at_us, \
-             last_order_at_us = excluded.last_order_at_us, \
-             next_check_at_us = excluded.next_check_at_us, updated_at_us = excluded.updated_at_us, \
-             doc = excluded.doc",
-        );
+        sql.value_rows(chunk.len(), columns.len());
+        let updates: Vec<String> = columns[2..]
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        sql.push(" ON CONFLICT (tenant_id, profile_id) DO UPDATE SET ")
+            .push(&updates.join(", "));
         let mut query = sqlx::query(sql.into_sql());
         for stored in chunk {
             let p = &stored.state.profile;
@@ -327,6 +412,7 @@ pub async fn save_profiles(
                 .bind(score(|s| s.frequency))
                 .bind(score(|s| s.monetary))
                 .bind(i64::from(p.following))
+                .bind(platforms_mask(&p.platforms))
                 .bind(p.orders_count as i64)
                 .bind(p.orders_total_cents)
                 .bind(p.refunded_cents)
@@ -335,42 +421,83 @@ pub async fn save_profiles(
                 .bind(p.last_interaction_at_us)
                 .bind(p.first_order_at_us)
                 .bind(p.last_order_at_us)
-                .bind(stored.next_check_at_us)
-                .bind(now_us)
-                .bind(encode_doc(&stored.state));
+                .bind(stored.next_check_at_us);
+            for event_type in EVENT_TYPES {
+                query = query.bind(i64::try_from(p.count(event_type)).unwrap_or(i64::MAX));
+            }
+            query = query.bind(encode_doc(&stored.state)).bind(now_us);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    save_orders(conn, profiles).await
+}
+
+async fn save_orders(
+    conn: &mut AnyConnection,
+    profiles: &[&StoredProfile],
+) -> Result<(), SegmentationError> {
+    let changed: Vec<(&str, &str, &str, &Order)> = profiles
+        .iter()
+        .flat_map(|stored| {
+            let p = &stored.state.profile;
+            stored
+                .state
+                .order_ids
+                .iter()
+                .zip(&p.orders)
+                .filter(|(id, order)| {
+                    stored.saved_orders.get(id.as_str()) != Some(&order.refunded_cents)
+                })
+                .map(|(id, order)| (p.tenant_id.as_str(), p.user_id.as_str(), id.as_str(), order))
+        })
+        .collect();
+    let backend = Backend::of(conn);
+    for chunk in changed.chunks(MAX_PARAMS / 6) {
+        let mut sql = SqlText::new(
+            backend,
+            "INSERT INTO orders (tenant_id, profile_id, order_id, at_us, amount_cents, \
+             refunded_cents) VALUES ",
+        );
+        sql.value_rows(chunk.len(), 6).push(
+            " ON CONFLICT (tenant_id, profile_id, order_id) \
+             DO UPDATE SET refunded_cents = excluded.refunded_cents",
+        );
+        let mut query = sqlx::query(sql.into_sql());
+        for (tenant_id, profile_id, order_id, order) in chunk {
+            query = query
+                .bind(*tenant_id)
+                .bind(*profile_id)
+                .bind(*order_id)
+                .bind(order.at_us)
+                .bind(order.amount_cents)
+                .bind(order.refunded_cents);
         }
         query.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Removes a profile and everything keyed by it: aliases, tags, memberships (returned, so the caller
-/// can announce or count them), activity days and its transition log.
+/// Removes a profile and everything keyed by it: orders, tags, memberships (keeping segment sizes
+/// in step), activity days, its transition log and, unless `keep_aliases`, its aliases.
 pub async fn delete_profile(
     conn: &mut AnyConnection,
     tenant_id: &str,
     profile_id: &str,
     keep_aliases: bool,
-) -> Result<Vec<String>, SegmentationError> {
-    let memberships: Vec<String> = sqlx::query(
-        "DELETE FROM segment_members WHERE tenant_id = $1 AND profile_id = $2 RETURNING segment_id",
+) -> Result<(), SegmentationError> {
+    sqlx::query(
+        "UPDATE segments SET size = size - 1 WHERE tenant_id = $1 AND segment_id IN \
+         (SELECT segment_id FROM segment_members WHERE tenant_id = $2 AND profile_id = $3)",
     )
     .bind(tenant_id)
+    .bind(tenant_id)
     .bind(profile_id)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|row| row.try_get(0))
-    .collect::<Result<_, _>>()?;
-    for segment_id in &memberships {
-        sqlx::query("UPDATE segments SET size = size - 1 WHERE tenant_id = $1 AND segment_id = $2")
-            .bind(tenant_id)
-            .bind(segment_id.as_str())
-            .execute(&mut *conn)
-            .await?;
-    }
+    .execute(&mut *conn)
+    .await?;
     let mut statements = vec![
+        "DELETE FROM segment_members WHERE tenant_id = $1 AND profile_id = $2",
         "DELETE FROM profiles WHERE tenant_id = $1 AND profile_id = $2",
+        "DELETE FROM orders WHERE tenant_id = $1 AND profile_id = $2",
         "DELETE FROM profile_tags WHERE tenant_id = $1 AND profile_id = $2",
         "DELETE FROM active_days WHERE tenant_id = $1 AND profile_id = $2",
         "DELETE FROM stage_transitions WHERE tenant_id = $1 AND profile_id = $2",
@@ -385,45 +512,35 @@ pub async fn delete_profile(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(memberships)
+    Ok(())
 }
 
 /// Moves what is keyed by `from` to `into` when two profiles merge: aliases, the transition log and
-/// activity days.
+/// activity days. Orders and tags move with the merged state.
 pub async fn repoint(
     conn: &mut AnyConnection,
     tenant_id: &str,
     from: &str,
     into: &str,
 ) -> Result<(), SegmentationError> {
-    sqlx::query("UPDATE aliases SET profile_id = $1 WHERE tenant_id = $2 AND profile_id = $3")
-        .bind(into)
-        .bind(tenant_id)
-        .bind(from)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+    for statement in [
+        "UPDATE aliases SET profile_id = $1 WHERE tenant_id = $2 AND profile_id = $3",
         "UPDATE stage_transitions SET profile_id = $1 WHERE tenant_id = $2 AND profile_id = $3",
-    )
-    .bind(into)
-    .bind(tenant_id)
-    .bind(from)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
         "INSERT INTO active_days (tenant_id, day, profile_id) \
          SELECT tenant_id, day, $1 FROM active_days WHERE tenant_id = $2 AND profile_id = $3 \
          ON CONFLICT (tenant_id, day, profile_id) DO NOTHING",
-    )
-    .bind(into)
-    .bind(tenant_id)
-    .bind(from)
-    .execute(&mut *conn)
-    .await?;
+    ] {
+        sqlx::query(statement)
+            .bind(into)
+            .bind(tenant_id)
+            .bind(from)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
-/// Up to `limit` profiles whose next clock-driven change is due at `now_us`, as (tenant, profile).
+/// Up to `limit` profiles whose stage the clock changes at or before `now_us`, as (tenant, profile).
 pub async fn due_profiles(
     conn: &mut AnyConnection,
     now_us: i64,
@@ -440,4 +557,51 @@ pub async fn due_profiles(
     rows.iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()
+}
+
+/// Records an erasure, so that the user's older events still on the topic are ignored.
+pub async fn put_erasure(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+    erased_at_us: i64,
+) -> Result<(), SegmentationError> {
+    sqlx::query(
+        "INSERT INTO erasures (tenant_id, user_id, erased_at_us) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id, user_id) DO UPDATE SET erased_at_us = \
+         CASE WHEN excluded.erased_at_us > erasures.erased_at_us \
+         THEN excluded.erased_at_us ELSE erasures.erased_at_us END",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(erased_at_us)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// When each of the users was erased, for those that were.
+pub async fn erasures(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_ids: &[&str],
+) -> Result<BTreeMap<String, i64>, SegmentationError> {
+    let backend = Backend::of(conn);
+    let mut found = BTreeMap::new();
+    for chunk in user_ids.chunks(MAX_PARAMS) {
+        let mut sql = SqlText::new(
+            backend,
+            "SELECT user_id, erased_at_us FROM erasures WHERE tenant_id = ",
+        );
+        sql.param().push(" AND user_id");
+        push_in(&mut sql, chunk.len());
+        let mut query = sqlx::query(sql.into_sql()).bind(tenant_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+    Ok(found)
 }

@@ -209,15 +209,18 @@ pub async fn remove_members(
     tenant_id: &str,
     members: &[(String, String)],
 ) -> Result<(), SegmentationError> {
-    for (segment_id, profile_id) in members {
-        sqlx::query(
-            "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2 AND profile_id = $3",
-        )
-        .bind(tenant_id)
-        .bind(segment_id.as_str())
-        .bind(profile_id.as_str())
-        .execute(&mut *conn)
-        .await?;
+    let backend = Backend::of(conn);
+    for chunk in members.chunks(MAX_PARAMS / 2) {
+        let mut sql = SqlText::new(backend, "DELETE FROM segment_members WHERE tenant_id = ");
+        sql.param()
+            .push(" AND (segment_id, profile_id) IN (VALUES ")
+            .value_rows(chunk.len(), 2)
+            .push(")");
+        let mut query = sqlx::query(sql.into_sql()).bind(tenant_id);
+        for (segment_id, profile_id) in chunk {
+            query = query.bind(segment_id.as_str()).bind(profile_id.as_str());
+        }
+        query.execute(&mut *conn).await?;
     }
     adjust_sizes(conn, tenant_id, members, -1).await
 }

@@ -1,10 +1,9 @@
 //! Need-tag rules and the tags each profile carries.
 
-use std::collections::BTreeSet;
-
-use socialops_storage::Row;
+use socialops_storage::{Backend, Row, SqlText};
 use sqlx::AnyConnection;
 
+use super::profiles::MAX_PARAMS;
 use crate::error::SegmentationError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,34 +70,38 @@ pub async fn delete_tag_rule(
     Ok(deleted.rows_affected() > 0)
 }
 
-/// Writes the difference between a profile's old and new tags.
-pub async fn update_profile_tags(
+/// Writes tag changes: `(profile, tag)` pairs to remove and to add.
+pub async fn write_tag_changes(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    profile_id: &str,
-    old: &BTreeSet<String>,
-    new: &BTreeSet<String>,
+    removed: &[(&str, &str)],
+    added: &[(&str, &str)],
 ) -> Result<(), SegmentationError> {
-    for tag in old.difference(new) {
-        sqlx::query(
-            "DELETE FROM profile_tags WHERE tenant_id = $1 AND profile_id = $2 AND tag = $3",
-        )
-        .bind(tenant_id)
-        .bind(profile_id)
-        .bind(tag.as_str())
-        .execute(&mut *conn)
-        .await?;
+    let backend = Backend::of(conn);
+    for chunk in removed.chunks(MAX_PARAMS / 2) {
+        let mut sql = SqlText::new(backend, "DELETE FROM profile_tags WHERE tenant_id = ");
+        sql.param()
+            .push(" AND (profile_id, tag) IN (VALUES ")
+            .value_rows(chunk.len(), 2)
+            .push(")");
+        let mut query = sqlx::query(sql.into_sql()).bind(tenant_id);
+        for (profile_id, tag) in chunk {
+            query = query.bind(*profile_id).bind(*tag);
+        }
+        query.execute(&mut *conn).await?;
     }
-    for tag in new.difference(old) {
-        sqlx::query(
-            "INSERT INTO profile_tags (tenant_id, profile_id, tag) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id, profile_id, tag) DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(profile_id)
-        .bind(tag.as_str())
-        .execute(&mut *conn)
-        .await?;
+    for chunk in added.chunks(MAX_PARAMS / 3) {
+        let mut sql = SqlText::new(
+            backend,
+            "INSERT INTO profile_tags (tenant_id, profile_id, tag) VALUES ",
+        );
+        sql.value_rows(chunk.len(), 3)
+            .push(" ON CONFLICT (tenant_id, profile_id, tag) DO NOTHING");
+        let mut query = sqlx::query(sql.into_sql());
+        for (profile_id, tag) in chunk {
+            query = query.bind(tenant_id).bind(*profile_id).bind(*tag);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }

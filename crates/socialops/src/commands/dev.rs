@@ -23,6 +23,9 @@ pub struct DevArgs {
     /// The ingestion gRPC address.
     #[arg(long, default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
+    /// The segmentation gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    segmentation_listen: SocketAddr,
     /// The sentiment gRPC address.
     #[arg(long, default_value = "127.0.0.1:50054")]
     sentiment_listen: SocketAddr,
@@ -62,6 +65,21 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
     };
     let ingestion = socialops_ingestion::start(&ingestion_config, deps, shutdown.clone()).await?;
 
+    let mut segmentation_config = config.segmentation.clone();
+    segmentation_config.grpc_listen = args.segmentation_listen;
+    let segmentation_deps = socialops_segmentation::Dependencies {
+        create_topics: false,
+        ..socialops_segmentation::Dependencies::new(
+            broker.kafka_config(),
+            config.topics.clone(),
+            tokens.clone(),
+            config.data_dir.clone(),
+        )
+    };
+    let segmentation =
+        socialops_segmentation::start(&segmentation_config, segmentation_deps, shutdown.clone())
+            .await?;
+
     let mut sentiment_config = config.sentiment.clone();
     sentiment_config.grpc_listen = args.sentiment_listen;
     let sentiment_deps = socialops_sentiment::Dependencies {
@@ -77,19 +95,26 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
         socialops_sentiment::start(&sentiment_config, sentiment_deps, shutdown.clone()).await?;
 
     println!("socialops dev is running (development only: the broker keeps messages in memory)");
-    println!("  ingestion gRPC   http://{}", ingestion.grpc_addr);
-    println!("  sentiment gRPC   http://{}", sentiment.grpc_addr);
-    println!("  Kafka bootstrap  {}", broker.bootstrap_servers());
-    println!("  metrics          http://{metrics_addr}/metrics");
-    println!("  data directory   {}", config.data_dir.display());
+    println!("  ingestion gRPC     http://{}", ingestion.grpc_addr);
+    println!("  segmentation gRPC  http://{}", segmentation.grpc_addr);
+    println!("  sentiment gRPC     http://{}", sentiment.grpc_addr);
+    println!("  Kafka bootstrap    {}", broker.bootstrap_servers());
+    println!("  metrics            http://{metrics_addr}/metrics");
+    println!("  data directory     {}", config.data_dir.display());
     println!(
         "  admin token for tenant `{DEV_TENANT}`: {}",
         admin.token.expose_secret()
     );
     println!("Press Ctrl-C to stop.");
 
-    let (ingested, monitored) = tokio::join!(ingestion.wait(), sentiment.wait());
+    // A service that fails cancels the shared shutdown token, which stops the others too.
+    let (ingested, segmented, monitored) = tokio::join!(
+        ingestion.wait(),
+        segmentation.wait(),
+        sentiment.wait()
+    );
     ingested?;
+    segmented?;
     monitored?;
     drop(broker);
     Ok(())

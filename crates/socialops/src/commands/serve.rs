@@ -12,6 +12,7 @@ use crate::config::Config;
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Service {
     Ingestion,
+    Segmentation,
     Sentiment,
 }
 
@@ -22,6 +23,7 @@ pub struct ServeArgs {
 
 pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     let service_name = match args.service {
+        Service::Segmentation => "segmentation",
         Service::Ingestion => "ingestion",
         Service::Sentiment => "sentiment",
     };
@@ -68,6 +70,21 @@ pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<
                 config.data_dir.clone(),
             );
             let running = socialops_sentiment::start(&config.sentiment, deps, shutdown).await?;
+            running.wait().await?;
+        }
+        Service::Segmentation => {
+            anyhow::ensure!(
+                config.segmentation.database.is_some(),
+                "segmentation needs a database: set DATABASE_URL or segmentation.database.url"
+            );
+            let deps = socialops_segmentation::Dependencies::new(
+                kafka,
+                config.topics.clone(),
+                tokens,
+                config.data_dir.clone(),
+            );
+            let running =
+                socialops_segmentation::start(&config.segmentation, deps, shutdown).await?;
             running.wait().await?;
         }
     }

@@ -1,0 +1,11 @@
+//! Segmentation through its real doors: the canonical and privacy Kafka topics in, the profiles
+//! topic and the gRPC API out, on SQLite and PostgreSQL.
+
+mod api;
+mod identity;
+mod isolation;
+mod journey;
+mod privacy;
+mod segments;
+mod store;
+mod support;

@@ -1,0 +1,342 @@
+//! The store conformance suite: the same scenarios on SQLite and PostgreSQL, through the updater
+//! and the store without Kafka or gRPC.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use socialops_proto::events::v1::social_event::Payload;
+use socialops_proto::events::v1::{ContentClick, OrderRefunded, Platform, Unfollow};
+use socialops_proto::profiles::v1::Cause;
+use socialops_segmentation::config::TenantDirectory;
+use socialops_segmentation::domain::{RfmValues, parse};
+use socialops_segmentation::store::segments::{SegmentRow, insert_segment, memberships};
+use socialops_segmentation::store::tags::{TagRuleRow, insert_tag_rule};
+use socialops_segmentation::store::{ProfileQuery, ProfileStore};
+use socialops_segmentation::sweep::recompute_rfm;
+use socialops_segmentation::update::{Updater, matches};
+use socialops_segmentation::{ManualClock, SegmentationConfig};
+use socialops_storage::{Db, Row};
+use tokio::sync::Notify;
+
+use crate::support::{Backend, DAY_US, T0_US, comment, database, event, follow, order};
+
+const TENANT: &str = "acme";
+
+async fn open(backend: Backend) -> Option<(Updater, ManualClock, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = database(backend, dir.path()).await?;
+    let store = ProfileStore::open(Db::connect(&config).await.unwrap())
+        .await
+        .unwrap();
+    let clock = ManualClock::new(T0_US);
+    let tenants = TenantDirectory::from_config(&SegmentationConfig::default()).unwrap();
+    let updater = Updater::new(
+        store,
+        tenants,
+        Arc::new(clock.clone()),
+        "profiles".into(),
+        Arc::new(Notify::new()),
+    );
+    Some((updater, clock, dir))
+}
+
+/// Sixty users with a spread of orders, refunds, comments, clicks, follows and platforms.
+fn population() -> Vec<socialops_proto::events::v1::SocialEvent> {
+    let mut events = Vec::new();
+    for i in 0..60_i64 {
+        let user = format!("u{i:02}");
+        let at = T0_US - (i % 7) * 20 * DAY_US;
+        let mut e = comment(
+            TENANT,
+            &format!("c-{i}"),
+            &user,
+            at,
+            if i % 5 == 0 { "敏感肌" } else { "不错" },
+        );
+        e.platform = [Platform::Wechat, Platform::Douyin, Platform::Weibo][(i % 3) as usize] as i32;
+        events.push(e);
+        for n in 0..(i % 4) {
+            events.push(order(
+                TENANT,
+                &format!("o-{i}-{n}"),
+                &user,
+                at + n * DAY_US,
+                1_000 * (i + n),
+            ));
+        }
+        if i % 6 == 1 {
+            events.push(event(
+                TENANT,
+                &format!("r-{i}"),
+                &user,
+                at + 2 * DAY_US,
+                Payload::OrderRefunded(OrderRefunded {
+                    order_id: format!("o-o-{i}-0"),
+                    amount_cents: 500,
+                    ..Default::default()
+                }),
+            ));
+        }
+        if i % 4 == 2 {
+            events.push(follow(TENANT, &format!("f-{i}"), &user, at));
+        }
+        if i % 8 == 3 {
+            events.push(follow(TENANT, &format!("f-{i}"), &user, at));
+            events.push(event(
+                TENANT,
+                &format!("uf-{i}"),
+                &user,
+                at + 1,
+                Payload::Unfollow(Unfollow::default()),
+            ));
+        }
+        if i % 3 == 0 {
+            events.push(event(
+                TENANT,
+                &format!("k-{i}"),
+                &user,
+                at,
+                Payload::ContentClick(ContentClick {
+                    content_id: "p".into(),
+                    category: "makeup".into(),
+                    ..Default::default()
+                }),
+            ));
+        }
+    }
+    events
+}
+
+const RULES: &[&str] = &[
+    "stage = potential",
+    "stage in [new, active, loyal]",
+    "not stage = churned",
+    "tier = high_value or tier = potential_high_value",
+    "r >= 4 and m >= 3",
+    "not r >= 4",
+    "f in [1, 2]",
+    "count.comment >= 1 and count.order_placed >= 2",
+    "count.follow = 1 and following = false",
+    "following = true",
+    "orders_total_cents > 20000 or refunded_cents > 0",
+    "last_order_at within 30d",
+    "not last_order_at within 30d",
+    "first_seen_at before 60d",
+    "last_interaction_at within 2w and has platform douyin",
+    r#"has tag "need:sensitive-skin""#,
+    r#"has tag "clicked:makeup" and not has platform weibo"#,
+    "orders_count = 0 or (r = 5 and not f = 1)",
+];
+
+async fn conformance(backend: Backend) {
+    let Some((updater, clock, _dir)) = open(backend).await else {
+        return;
+    };
+    let store = updater.store().clone();
+    {
+        let mut conn = store.conn().await.unwrap();
+        insert_tag_rule(
+            &mut conn,
+            TENANT,
+            &TagRuleRow {
+                rule_id: "r1".into(),
+                pattern: "敏感肌".into(),
+                tag: "need:sensitive-skin".into(),
+                created_at_us: T0_US,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let events = population();
+    // Delivered in two overlapping batches: the overlap counts once.
+    let half = events.len() / 2;
+    updater.apply_events(&events[..half + 10]).await.unwrap();
+    updater.apply_events(&events[half..]).await.unwrap();
+    updater.apply_events(&events[..5]).await.unwrap();
+    assert_eq!(store.count_profiles(TENANT).await.unwrap(), 60);
+    let run = recompute_rfm(&updater, TENANT).await.unwrap();
+    assert_eq!(run.buyers, 45);
+    assert!(run.edges.is_some());
+
+    let all = store
+        .list_profiles(&ProfileQuery {
+            tenant_id: TENANT,
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 60);
+    let u07 = all
+        .iter()
+        .find(|p| p.state.profile.user_id == "u07")
+        .unwrap();
+    assert_eq!(u07.state.profile.orders_count, 3);
+    assert_eq!(u07.state.profile.count("comment"), 1);
+    assert_eq!(
+        u07.state.profile.refunded_cents, 500,
+        "one refund of the first order"
+    );
+    assert!(u07.state.profile.platforms.contains("douyin"));
+
+    // Every rule means the same in the database as in the domain.
+    let now = clock_now(&clock);
+    for src in RULES {
+        let rule = parse(src).unwrap();
+        let expected: Vec<&str> = all
+            .iter()
+            .filter(|p| matches(&rule, p, now))
+            .map(|p| p.state.profile.user_id.as_str())
+            .collect();
+        let preview = store.preview(TENANT, &rule, now, 100).await.unwrap();
+        assert_eq!(preview.evaluated, 60, "{src}");
+        let got: Vec<String> = preview
+            .sample
+            .iter()
+            .map(|p| p.state.profile.user_id.clone())
+            .collect();
+        assert_eq!(got, expected, "{src}");
+        assert_eq!(preview.count, expected.len() as u64, "{src}");
+    }
+
+    // RFM inputs from the database match the domain's computation over the loaded orders.
+    let mut from_db = Vec::new();
+    store
+        .buyer_values(TENANT, 365, now, |b| {
+            from_db.push((b.profile_id.to_owned(), b.values))
+        })
+        .await
+        .unwrap();
+    assert_eq!(from_db.len(), 45);
+    let ids: Vec<String> = from_db.iter().map(|(id, _)| id.clone()).collect();
+    let loaded = {
+        let mut tx = store.db().begin().await.unwrap();
+        socialops_segmentation::store::profiles::load_profiles(&mut tx, TENANT, &ids)
+            .await
+            .unwrap()
+    };
+    for (id, values) in &from_db {
+        let p = &loaded[id].state.profile;
+        let expected = RfmValues::compute(&p.orders, p.last_order_at_us, &Default::default(), now);
+        assert_eq!(Some(*values), expected, "{id}");
+    }
+
+    // A new segment: the database finds who should be in it; reconciling puts them in.
+    let rule_src = "count.order_placed >= 2 and last_order_at within 70d";
+    let rule = parse(rule_src).unwrap();
+    {
+        let mut conn = store.conn().await.unwrap();
+        insert_segment(
+            &mut conn,
+            &SegmentRow {
+                tenant_id: TENANT.into(),
+                segment_id: "s1".into(),
+                name: "repeat".into(),
+                description: String::new(),
+                rule: rule_src.into(),
+                size: 0,
+                created_at_us: now,
+                updated_at_us: now,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let should: BTreeSet<String> = all
+        .iter()
+        .filter(|p| matches(&rule, p, now))
+        .map(|p| p.state.profile.user_id.clone())
+        .collect();
+    assert!(!should.is_empty());
+    let mismatched = store
+        .membership_mismatches(TENANT, "s1", &rule, now)
+        .await
+        .unwrap();
+    assert_eq!(mismatched.iter().cloned().collect::<BTreeSet<_>>(), should);
+    let reevaluated = updater
+        .reconcile_segment(TENANT, "s1", Cause::SegmentDefinition)
+        .await
+        .unwrap();
+    assert_eq!(reevaluated, should.len());
+    assert!(
+        store
+            .membership_mismatches(TENANT, "s1", &rule, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let ids: Vec<String> = should.iter().cloned().collect();
+    let members = {
+        let mut conn = store.conn().await.unwrap();
+        memberships(&mut conn, TENANT, &ids).await.unwrap()
+    };
+    assert_eq!(members.len(), should.len());
+    let outbox: i64 = sqlx::query("SELECT COUNT(*) FROM outbox")
+        .fetch_one(store.db().pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert!(
+        outbox >= should.len() as i64,
+        "every enter is queued for publishing"
+    );
+
+    // Time passes: the clock alone takes members out.
+    clock.set(now + 80 * DAY_US);
+    let later = clock_now(&clock);
+    let leaving = store
+        .membership_mismatches(TENANT, "s1", &rule, later)
+        .await
+        .unwrap();
+    assert_eq!(leaving.iter().cloned().collect::<BTreeSet<_>>(), should);
+
+    // Erasure removes the profile and its traces, and a redelivered request changes nothing.
+    let victim = ids[0].clone();
+    assert!(updater.erase(TENANT, &victim, later).await.unwrap());
+    assert!(!updater.erase(TENANT, &victim, later).await.unwrap());
+    for table in [
+        "profiles",
+        "orders",
+        "profile_tags",
+        "segment_members",
+        "aliases",
+    ] {
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE tenant_id = $1 AND profile_id = $2"
+        )))
+        .bind(TENANT)
+        .bind(victim.as_str())
+        .fetch_one(store.db().pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    let old = comment(TENANT, "late", &victim, T0_US, "before the erasure");
+    updater.apply_events(&[old]).await.unwrap();
+    assert!(
+        store
+            .profile_by_alias(TENANT, &format!("user:{victim}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "an event from before the erasure does not bring the profile back"
+    );
+}
+
+fn clock_now(clock: &ManualClock) -> i64 {
+    socialops_segmentation::Clock::now_us(clock)
+}
+
+#[tokio::test]
+async fn store_conformance_sqlite() {
+    conformance(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn store_conformance_postgres() {
+    conformance(Backend::Postgres).await;
+}
