@@ -108,11 +108,8 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
     println!("Press Ctrl-C to stop.");
 
     // A service that fails cancels the shared shutdown token, which stops the others too.
-    let (ingested, segmented, monitored) = tokio::join!(
-        ingestion.wait(),
-        segmentation.wait(),
-        sentiment.wait()
-    );
+    let (ingested, segmented, monitored) =
+        tokio::join!(ingestion.wait(), segmentation.wait(), sentiment.wait());
     ingested?;
     segmented?;
     monitored?;
