@@ -96,12 +96,7 @@ impl Stack {
     /// not configured outside CI.
     pub async fn start(backend: Backend) -> Option<Self> {
         socialops_telemetry::init_for_tests();
-        let mut kafka = KafkaConfig::new(required_env("SOCIALOPS_TEST_KAFKA")?);
-        // tansu answers a fetch only once `fetch.wait.max.ms` has passed, even with records waiting
-        // (librdkafka's default is 500 ms per consumer hop); a story crosses up to three hops.
-        kafka
-            .properties
-            .insert("fetch.wait.max.ms".into(), "100".into());
+        let kafka = KafkaConfig::new(required_env("SOCIALOPS_TEST_KAFKA")?);
         if backend == Backend::Postgres {
             required_env("SOCIALOPS_TEST_DATABASE_URL")?;
         }
