@@ -23,8 +23,8 @@ pub enum IngestionError {
     #[error("configuration: {0}")]
     Config(String),
     /// A part of the running service failed (listener, server, background task).
-    #[error("{0}")]
-    Runtime(String),
+    #[error(transparent)]
+    Service(#[from] socialops_grpc::ServiceError),
 }
 
 impl IngestionError {
@@ -34,26 +34,13 @@ impl IngestionError {
             Self::NotFound(_) => Code::NotFound,
             Self::Auth(e) => e.code(),
             Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
-            Self::Corrupt(_) | Self::Config(_) | Self::Runtime(_) => Code::Internal,
+            Self::Corrupt(_) | Self::Config(_) | Self::Service(_) => Code::Internal,
         }
     }
 }
 
 impl From<IngestionError> for Status {
     fn from(error: IngestionError) -> Self {
-        let code = error.code();
-        match code {
-            // Database and broker text can carry hostnames, SQL and data: log it, never return it.
-            Code::Unavailable | Code::Internal => {
-                tracing::error!(error = %error, "request failed");
-                let message = if code == Code::Unavailable {
-                    "temporarily unavailable, retry with backoff"
-                } else {
-                    "internal error"
-                };
-                Status::new(code, message)
-            }
-            _ => Status::new(code, error.to_string()),
-        }
+        socialops_grpc::client_status(error.code(), &error)
     }
 }

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use socialops_auth::{AuthInterceptor, TokenStore};
 use socialops_bus::{ConsumerSettings, KafkaConfig, OutboxRelay, Producer, Topics};
-use socialops_grpc::GrpcServer;
+use socialops_grpc::{GrpcServer, RunningService};
 use socialops_proto::ingestion::v1::ingestion_service_server::IngestionServiceServer;
 use socialops_storage::{DatabaseConfig, Db};
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -45,10 +44,7 @@ pub struct Dependencies {
 pub struct RunningIngestion {
     pub grpc_addr: SocketAddr,
     pub store: EventStore,
-    tasks: JoinSet<Result<(), IngestionError>>,
-    grpc_task: tokio::task::JoinHandle<Result<(), IngestionError>>,
-    grpc_shutdown: CancellationToken,
-    shutdown: CancellationToken,
+    service: RunningService<IngestionError>,
 }
 
 pub async fn start(
@@ -133,62 +129,26 @@ pub async fn start(
             AuthInterceptor::new(deps.tokens.clone()),
         ))
         .await;
-    let listener = TcpListener::bind(config.grpc_listen).await.map_err(|e| {
-        IngestionError::Config(format!("ingestion.grpc_listen {}: {e}", config.grpc_listen))
-    })?;
-    let grpc_addr = listener
-        .local_addr()
-        .map_err(|e| IngestionError::Runtime(e.to_string()))?;
-    let grpc_shutdown = CancellationToken::new();
-    let grpc_task = tokio::spawn({
-        let grpc_shutdown = grpc_shutdown.clone();
-        async move {
-            server
-                .serve(listener, grpc_shutdown)
-                .await
-                .map_err(|e| IngestionError::Runtime(format!("grpc server: {e}")))
-        }
-    });
-    tracing::info!(%grpc_addr, "ingestion started");
-    Ok(RunningIngestion {
-        grpc_addr,
-        store,
+    let service = RunningService::start(
+        "ingestion",
+        server,
+        config.grpc_listen,
+        "ingestion.grpc_listen",
         tasks,
-        grpc_task,
-        grpc_shutdown,
         shutdown,
+    )
+    .await?;
+    Ok(RunningIngestion {
+        grpc_addr: service.grpc_addr(),
+        store,
+        service,
     })
 }
 
 impl RunningIngestion {
     /// Runs until shutdown is requested or a task fails; then drains the consumer and relay and stops
     /// the gRPC server last.
-    pub async fn wait(mut self) -> Result<(), IngestionError> {
-        let mut outcome = Ok(());
-        tokio::select! {
-            () = self.shutdown.cancelled() => {}
-            Some(finished) = self.tasks.join_next() => {
-                outcome = flatten(finished);
-                if let Err(error) = &outcome {
-                    tracing::error!(error = %error, "ingestion task failed, shutting down");
-                }
-                self.shutdown.cancel();
-            }
-        }
-        while let Some(finished) = self.tasks.join_next().await {
-            if let Err(error) = flatten(finished) {
-                tracing::error!(error = %error, "ingestion task failed while draining");
-                outcome = outcome.and(Err(error));
-            }
-        }
-        self.grpc_shutdown.cancel();
-        let served = flatten(self.grpc_task.await);
-        outcome.and(served)
+    pub async fn wait(self) -> Result<(), IngestionError> {
+        self.service.wait().await
     }
-}
-
-fn flatten(
-    joined: Result<Result<(), IngestionError>, tokio::task::JoinError>,
-) -> Result<(), IngestionError> {
-    joined.map_err(|e| IngestionError::Runtime(format!("task panicked: {e}")))?
 }

@@ -9,22 +9,21 @@ use std::time::Duration;
 
 use socialops_auth::{AuthInterceptor, TokenStore};
 use socialops_bus::{ConsumerSettings, KafkaConfig, OutboxRelay, Producer, Topics};
-use socialops_grpc::GrpcServer;
+use socialops_grpc::{GrpcServer, RunningService};
 use socialops_proto::segmentation::v1::segmentation_service_server::SegmentationServiceServer;
 use socialops_storage::{DatabaseConfig, Db};
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::api::SegmentationApi;
-use crate::clock::{Clock, SystemClock};
 use crate::config::{SegmentationConfig, TenantDirectory};
 use crate::consume::{ErasureHandler, EventHandler};
 use crate::error::SegmentationError;
 use crate::store::ProfileStore;
 use crate::sweep::Sweeper;
 use crate::update::Updater;
+use socialops_storage::clock::{Clock, SystemClock};
 
 /// Partitions for topics the service creates when they are missing (production creates them ahead).
 const DEFAULT_PARTITIONS: i32 = 6;
@@ -60,10 +59,7 @@ pub struct RunningSegmentation {
     pub grpc_addr: SocketAddr,
     pub store: ProfileStore,
     pub updater: Arc<Updater>,
-    tasks: JoinSet<Result<(), SegmentationError>>,
-    grpc_task: tokio::task::JoinHandle<Result<(), SegmentationError>>,
-    grpc_shutdown: CancellationToken,
-    shutdown: CancellationToken,
+    service: RunningService<SegmentationError>,
 }
 
 pub async fn start(
@@ -158,66 +154,27 @@ pub async fn start(
             AuthInterceptor::new(deps.tokens.clone()),
         ))
         .await;
-    let listener = TcpListener::bind(config.grpc_listen).await.map_err(|e| {
-        SegmentationError::Config(format!(
-            "segmentation.grpc_listen {}: {e}",
-            config.grpc_listen
-        ))
-    })?;
-    let grpc_addr = listener
-        .local_addr()
-        .map_err(|e| SegmentationError::Runtime(e.to_string()))?;
-    let grpc_shutdown = CancellationToken::new();
-    let grpc_task = tokio::spawn({
-        let grpc_shutdown = grpc_shutdown.clone();
-        async move {
-            server
-                .serve(listener, grpc_shutdown)
-                .await
-                .map_err(|e| SegmentationError::Runtime(format!("grpc server: {e}")))
-        }
-    });
-    tracing::info!(%grpc_addr, "segmentation started");
+    let service = RunningService::start(
+        "segmentation",
+        server,
+        config.grpc_listen,
+        "segmentation.grpc_listen",
+        tasks,
+        shutdown,
+    )
+    .await?;
     Ok(RunningSegmentation {
-        grpc_addr,
+        grpc_addr: service.grpc_addr(),
         store,
         updater,
-        tasks,
-        grpc_task,
-        grpc_shutdown,
-        shutdown,
+        service,
     })
 }
 
 impl RunningSegmentation {
     /// Runs until shutdown is requested or a task fails; then drains the consumers, sweep and relay
     /// and stops the gRPC server last.
-    pub async fn wait(mut self) -> Result<(), SegmentationError> {
-        let mut outcome = Ok(());
-        tokio::select! {
-            () = self.shutdown.cancelled() => {}
-            Some(finished) = self.tasks.join_next() => {
-                outcome = flatten(finished);
-                if let Err(error) = &outcome {
-                    tracing::error!(error = %error, "segmentation task failed, shutting down");
-                }
-                self.shutdown.cancel();
-            }
-        }
-        while let Some(finished) = self.tasks.join_next().await {
-            if let Err(error) = flatten(finished) {
-                tracing::error!(error = %error, "segmentation task failed while draining");
-                outcome = outcome.and(Err(error));
-            }
-        }
-        self.grpc_shutdown.cancel();
-        let served = flatten(self.grpc_task.await);
-        outcome.and(served)
+    pub async fn wait(self) -> Result<(), SegmentationError> {
+        self.service.wait().await
     }
-}
-
-fn flatten(
-    joined: Result<Result<(), SegmentationError>, tokio::task::JoinError>,
-) -> Result<(), SegmentationError> {
-    joined.map_err(|e| SegmentationError::Runtime(format!("task panicked: {e}")))?
 }

@@ -35,9 +35,12 @@ pub enum SentimentError {
     /// The service's own configuration is unusable; found at start-up.
     #[error("configuration: {0}")]
     Config(String),
-    /// A part of the running service failed (listener, server, background task).
+    /// A failed internal step (a worker task lost, the scorer not loading).
     #[error("{0}")]
     Runtime(String),
+    /// A part of the running service failed (listener, server, background task).
+    #[error(transparent)]
+    Service(#[from] socialops_grpc::ServiceError),
 }
 
 impl SentimentError {
@@ -51,7 +54,9 @@ impl SentimentError {
             Self::Lagged(_) => Code::ResourceExhausted,
             Self::Auth(e) => e.code(),
             Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
-            Self::Corrupt(_) | Self::Config(_) | Self::Runtime(_) => Code::Internal,
+            Self::Corrupt(_) | Self::Config(_) | Self::Runtime(_) | Self::Service(_) => {
+                Code::Internal
+            }
         }
     }
 
@@ -67,20 +72,7 @@ impl SentimentError {
 
 impl From<SentimentError> for Status {
     fn from(error: SentimentError) -> Self {
-        let code = error.code();
-        match code {
-            // Database and broker text can carry hostnames, SQL and data: log it, never return it.
-            Code::Unavailable | Code::Internal => {
-                tracing::error!(error = %error, "request failed");
-                let message = if code == Code::Unavailable {
-                    "temporarily unavailable, retry with backoff"
-                } else {
-                    "internal error"
-                };
-                Status::new(code, message)
-            }
-            _ => Status::new(code, error.to_string()),
-        }
+        socialops_grpc::client_status(error.code(), &error)
     }
 }
 

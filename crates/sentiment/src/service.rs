@@ -9,23 +9,22 @@ use std::time::Duration;
 
 use socialops_auth::{AuthInterceptor, TokenStore};
 use socialops_bus::{ConsumerSettings, KafkaConfig, OutboxRelay, Producer, Topics};
-use socialops_grpc::GrpcServer;
+use socialops_grpc::{GrpcServer, RunningService};
 use socialops_proto::sentiment::v1::sentiment_service_server::SentimentServiceServer;
 use socialops_storage::{DatabaseConfig, Db};
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::Scorer;
 use crate::api::SentimentApi;
-use crate::clock::{Clock, SystemClock};
 use crate::config::{Rules, SentimentConfig};
 use crate::consume::{AlertHub, AlertTail, ErasureHandler, EventHandler};
 use crate::error::SentimentError;
 use crate::monitor::Monitor;
 use crate::store::SentimentStore;
 use crate::sweep::Sweeper;
+use socialops_storage::clock::{Clock, SystemClock};
 
 /// Partitions for topics the service creates when they are missing (production creates them ahead).
 const DEFAULT_PARTITIONS: i32 = 6;
@@ -63,10 +62,7 @@ impl Dependencies {
 pub struct RunningSentiment {
     pub grpc_addr: SocketAddr,
     pub monitor: Arc<Monitor>,
-    tasks: JoinSet<Result<(), SentimentError>>,
-    grpc_task: tokio::task::JoinHandle<Result<(), SentimentError>>,
-    grpc_shutdown: CancellationToken,
-    shutdown: CancellationToken,
+    service: RunningService<SentimentError>,
 }
 
 pub async fn start(
@@ -195,62 +191,26 @@ pub async fn start(
             AuthInterceptor::new(deps.tokens.clone()),
         ))
         .await;
-    let listener = TcpListener::bind(config.grpc_listen).await.map_err(|e| {
-        SentimentError::Config(format!("sentiment.grpc_listen {}: {e}", config.grpc_listen))
-    })?;
-    let grpc_addr = listener
-        .local_addr()
-        .map_err(|e| SentimentError::Runtime(e.to_string()))?;
-    let grpc_shutdown = CancellationToken::new();
-    let grpc_task = tokio::spawn({
-        let grpc_shutdown = grpc_shutdown.clone();
-        async move {
-            server
-                .serve(listener, grpc_shutdown)
-                .await
-                .map_err(|e| SentimentError::Runtime(format!("grpc server: {e}")))
-        }
-    });
-    tracing::info!(%grpc_addr, "sentiment started");
-    Ok(RunningSentiment {
-        grpc_addr,
-        monitor,
+    let service = RunningService::start(
+        "sentiment",
+        server,
+        config.grpc_listen,
+        "sentiment.grpc_listen",
         tasks,
-        grpc_task,
-        grpc_shutdown,
         shutdown,
+    )
+    .await?;
+    Ok(RunningSentiment {
+        grpc_addr: service.grpc_addr(),
+        monitor,
+        service,
     })
 }
 
 impl RunningSentiment {
     /// Runs until shutdown is requested or a task fails; then drains the consumers, sweep and relay
     /// and stops the gRPC server last.
-    pub async fn wait(mut self) -> Result<(), SentimentError> {
-        let mut outcome = Ok(());
-        tokio::select! {
-            () = self.shutdown.cancelled() => {}
-            Some(finished) = self.tasks.join_next() => {
-                outcome = flatten(finished);
-                if let Err(error) = &outcome {
-                    tracing::error!(error = %error, "sentiment task failed, shutting down");
-                }
-                self.shutdown.cancel();
-            }
-        }
-        while let Some(finished) = self.tasks.join_next().await {
-            if let Err(error) = flatten(finished) {
-                tracing::error!(error = %error, "sentiment task failed while draining");
-                outcome = outcome.and(Err(error));
-            }
-        }
-        self.grpc_shutdown.cancel();
-        let served = flatten(self.grpc_task.await);
-        outcome.and(served)
+    pub async fn wait(self) -> Result<(), SentimentError> {
+        self.service.wait().await
     }
-}
-
-fn flatten(
-    joined: Result<Result<(), SentimentError>, tokio::task::JoinError>,
-) -> Result<(), SentimentError> {
-    joined.map_err(|e| SentimentError::Runtime(format!("task panicked: {e}")))?
 }
