@@ -60,6 +60,20 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("soci
 
 pub use pbjson_types::Timestamp;
 
+impl privacy::v1::ErasureRequest {
+    /// Decodes a `socialops.privacy.v1` message and checks that it names a tenant and a user; the
+    /// error is the reason a consumer dead-letters it with.
+    pub fn decode_required(payload: &[u8]) -> Result<Self, String> {
+        match <Self as prost::Message>::decode(payload) {
+            Ok(request) if !request.tenant_id.is_empty() && !request.user_id.is_empty() => {
+                Ok(request)
+            }
+            Ok(_) => Err("tenant_id and user_id are required".into()),
+            Err(e) => Err(format!("not an ErasureRequest: {e}")),
+        }
+    }
+}
+
 impl events::v1::social_event::Payload {
     /// The event type's name as it appears in the proto and JSON form, e.g. `order_placed`.
     pub fn type_name(&self) -> &'static str {

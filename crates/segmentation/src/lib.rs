@@ -59,7 +59,6 @@
 //! ```
 
 pub mod api;
-pub mod clock;
 pub mod config;
 pub mod consume;
 pub mod domain;
@@ -69,7 +68,7 @@ pub mod store;
 pub mod sweep;
 pub mod update;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{SegmentationConfig, TenantSettings};
 pub use error::SegmentationError;
 pub use service::{Dependencies, RunningSegmentation, start};
+pub use socialops_storage::clock::{Clock, ManualClock, SystemClock};

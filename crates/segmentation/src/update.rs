@@ -18,7 +18,6 @@ use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use wire::profile_change::Change;
 
-use crate::clock::Clock;
 use crate::config::{TenantDirectory, TenantRules};
 use crate::domain::state::{local_day, micros};
 use crate::domain::{NeedTagRule, RfmEdges, RfmScore, Rule, Stage, ValueTier};
@@ -28,6 +27,7 @@ use crate::store::profiles::{self as profile_rows, StoredProfile};
 use crate::store::{ProfileStore, ensure_tenant, segments, tags};
 pub use changes::Cause;
 pub use evaluate::matches;
+use socialops_storage::clock::Clock;
 
 /// Profiles re-evaluated per transaction when many change at once (a new segment, new RFM edges).
 pub const REEVALUATE_PAGE: usize = 1_000;

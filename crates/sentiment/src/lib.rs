@@ -12,7 +12,6 @@
 //! bus's outbox relay publishes crisis alerts on `socialops.alerts.v1`.
 
 pub mod api;
-pub mod clock;
 pub mod config;
 pub mod consume;
 pub mod domain;
@@ -22,10 +21,10 @@ pub mod service;
 pub mod store;
 pub mod sweep;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{SentimentConfig, SpikeSettings, TenantSettings};
 pub use domain::{
     BinaryConfusion, FeatureSet, Features, Label, LogisticModel, Score, Scorer, TrainConfig,
 };
 pub use error::SentimentError;
 pub use service::{Dependencies, RunningSentiment, start};
+pub use socialops_storage::clock::{Clock, ManualClock, SystemClock};

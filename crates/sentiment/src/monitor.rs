@@ -16,7 +16,6 @@ use socialops_proto::events::v1::SocialEvent;
 use tokio::sync::Notify;
 
 use crate::Scorer;
-use crate::clock::Clock;
 use crate::config::Rules;
 use crate::domain::Score;
 use crate::domain::text::{EventType, Kind, TextItem};
@@ -26,6 +25,7 @@ use crate::store::{self, HOUR_US, LabelCounts, SentimentStore};
 pub use alert::{ALERT_SCHEMA, alert_message, timestamp};
 pub use crises::{ActionRequest, act, remind};
 use matching::MatcherCache;
+use socialops_storage::clock::Clock;
 
 /// What one batch changed, for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

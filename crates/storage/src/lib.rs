@@ -4,6 +4,8 @@
 //! [`Backend`] only where the dialects differ (bulk-load tricks, DDL). Timestamps are stored as
 //! microseconds since the Unix epoch in `BIGINT` columns so both backends order and compare them alike.
 
+pub mod clock;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use prost::Message;
 use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage};
 use socialops_proto::privacy::v1::ErasureRequest;
 
@@ -23,22 +22,10 @@ impl BatchHandler for ErasureHandler {
         let mut dead = Vec::new();
         for (index, message) in batch.iter().enumerate() {
             let payload = message.payload.as_deref().unwrap_or_default();
-            let request = match ErasureRequest::decode(payload) {
-                Ok(r) if !r.tenant_id.is_empty() && !r.user_id.is_empty() => r,
-                Ok(_) => {
-                    dead.push(DeadLetter::new(
-                        index,
-                        "tenant_id and user_id are required",
-                        None,
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    dead.push(DeadLetter::new(
-                        index,
-                        format!("not an ErasureRequest: {e}"),
-                        None,
-                    ));
+            let request = match ErasureRequest::decode_required(payload) {
+                Ok(request) => request,
+                Err(reason) => {
+                    dead.push(DeadLetter::new(index, reason, None));
                     continue;
                 }
             };

@@ -1,5 +1,5 @@
-//! The service's notion of "now", injectable so tests can run the response clock and spike windows
-//! forward without waiting.
+//! A service's notion of "now", injectable so tests can move time forward (lifecycle stages, segment
+//! memberships, response clocks, spike windows) without waiting.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,7 +15,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_us(&self) -> i64 {
-        socialops_storage::now_micros()
+        crate::now_micros()
     }
 }
 
