@@ -8,6 +8,11 @@
 //! 3. recomputes the RFM quintile edges of every tenant whose edges are older than `rfm_interval`
 //!    and rescores the buyers whose score or tier moved;
 //! 4. appends a size history point for every segment whose size changed.
+//!
+//! With several replicas on one PostgreSQL store, one sweeps at a time: a pass starts only when its
+//! replica takes the store's sweep lock (a session advisory lock), and a replica that finds it taken
+//! skips that tick. The row locks of every profile update keep even overlapping passes from
+//! publishing a change twice; the lock keeps them from doing the same work twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +27,9 @@ use crate::store::audience::{self, StoredEdges};
 use crate::store::profiles::due_profiles;
 use crate::store::segments::{all_segments, record_sizes};
 use crate::update::{REEVALUATE_PAGE, Updater};
+
+/// The advisory lock `(class, key)` a replica holds while it sweeps.
+pub const SWEEP_LOCK: (i32, i32) = (0x5345_4731, 0);
 
 pub struct Sweeper {
     pub updater: Arc<Updater>,
@@ -47,12 +55,23 @@ impl Sweeper {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 _ = ticker.tick() => {
-                    if let Err(error) = self.tick().await {
+                    if let Err(error) = self.tick_exclusive().await {
                         tracing::warn!(error = %error, "sweep failed, retrying next tick");
                     }
                 }
             }
         }
+    }
+
+    /// One pass, unless another replica is sweeping the same store; returns whether it ran.
+    pub async fn tick_exclusive(&self) -> Result<bool, SegmentationError> {
+        let (class, key) = SWEEP_LOCK;
+        let Some(_sweeping) = self.updater.store().db().try_exclusive(class, key).await? else {
+            tracing::debug!("another replica is sweeping; this tick is skipped");
+            return Ok(false);
+        };
+        self.tick().await?;
+        Ok(true)
     }
 
     /// One pass: due profiles, time-dependent segments, RFM edges that are due, size history.

@@ -5,6 +5,7 @@
 //! microseconds since the Unix epoch in `BIGINT` columns so both backends order and compare them alike.
 
 pub mod clock;
+mod exclusive;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -15,6 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use exclusive::ExclusiveGuard;
 pub use sqlx::{Any, AnyPool as Pool, Row, Transaction};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,14 +8,14 @@ use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{ContentClick, OrderRefunded, Platform, Unfollow};
 use socialops_proto::profiles::v1::Cause;
 use socialops_segmentation::config::TenantDirectory;
-use socialops_segmentation::domain::{RfmValues, parse};
+use socialops_segmentation::domain::{RfmValues, Stage, parse};
 use socialops_segmentation::store::segments::{SegmentRow, insert_segment, memberships};
 use socialops_segmentation::store::tags::{TagRuleRow, insert_tag_rule};
 use socialops_segmentation::store::{ProfileQuery, ProfileStore};
-use socialops_segmentation::sweep::recompute_rfm;
+use socialops_segmentation::sweep::{SWEEP_LOCK, Sweeper, recompute_rfm};
 use socialops_segmentation::update::{Updater, matches};
 use socialops_segmentation::{ManualClock, SegmentationConfig};
-use socialops_storage::{Db, Row};
+use socialops_storage::{DatabaseConfig, Db, Row};
 use tokio::sync::Notify;
 
 use crate::support::{Backend, DAY_US, T0_US, comment, database, event, follow, order};
@@ -25,7 +25,12 @@ const TENANT: &str = "acme";
 async fn open(backend: Backend) -> Option<(Updater, ManualClock, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let config = database(backend, dir.path()).await?;
-    let store = ProfileStore::open(Db::connect(&config).await.unwrap())
+    let (updater, clock) = open_config(&config).await;
+    Some((updater, clock, dir))
+}
+
+async fn open_config(config: &DatabaseConfig) -> (Updater, ManualClock) {
+    let store = ProfileStore::open(Db::connect(config).await.unwrap())
         .await
         .unwrap();
     let clock = ManualClock::new(T0_US);
@@ -37,7 +42,7 @@ async fn open(backend: Backend) -> Option<(Updater, ManualClock, tempfile::TempD
         "profiles".into(),
         Arc::new(Notify::new()),
     );
-    Some((updater, clock, dir))
+    (updater, clock)
 }
 
 /// Sixty users with a spread of orders, refunds, comments, clicks, follows and platforms.
@@ -339,4 +344,59 @@ async fn store_conformance_sqlite() {
 #[tokio::test]
 async fn store_conformance_postgres() {
     conformance(Backend::Postgres).await;
+}
+
+/// Two replicas on one PostgreSQL store: while one holds the sweep lock the other's tick does
+/// nothing, and once it is free the other sweeps and the clock's change is made.
+#[tokio::test]
+async fn one_replica_sweeps_at_a_time_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(config) = database(Backend::Postgres, dir.path()).await else {
+        return;
+    };
+    let (updater, clock) = open_config(&config).await;
+    let updater = Arc::new(updater);
+    updater
+        .apply_events(&[order(TENANT, "o-1", "quiet", T0_US, 9_900)])
+        .await
+        .unwrap();
+    clock.set(T0_US + 200 * DAY_US);
+    let stage = |updater: Arc<Updater>| async move {
+        updater
+            .store()
+            .profile_by_alias(TENANT, "user:quiet")
+            .await
+            .unwrap()
+            .expect("profile")
+            .state
+            .profile
+            .stage
+    };
+    let sweeper = Sweeper {
+        updater: updater.clone(),
+        interval: std::time::Duration::from_secs(60),
+        batch: 100,
+        rfm_interval: std::time::Duration::from_secs(86_400),
+    };
+
+    let other_replica = Db::connect(&config).await.unwrap();
+    let (class, key) = SWEEP_LOCK;
+    let sweeping = other_replica.try_exclusive(class, key).await.unwrap();
+    assert!(sweeping.is_some());
+    assert!(
+        !sweeper.tick_exclusive().await.unwrap(),
+        "the tick is skipped"
+    );
+    assert_eq!(stage(updater.clone()).await, Stage::New);
+
+    drop(sweeping);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sweeper.tick_exclusive().await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(stage(updater.clone()).await, Stage::Churned);
 }
