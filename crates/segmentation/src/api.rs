@@ -327,19 +327,15 @@ impl SegmentationService for SegmentationApi {
     ) -> Result<Response<api::DeleteSegmentResponse>, Status> {
         let caller = caller(&request, Role::Writer)?;
         let segment_id = &request.get_ref().segment_id;
-        let mut tx = self
+        if !self
             .updater
-            .store()
-            .db()
-            .begin()
-            .await
-            .map_err(SegmentationError::from)?;
-        if !segments::delete_segment(&mut tx, &caller.tenant_id, segment_id).await? {
+            .delete_segment(&caller.tenant_id, segment_id)
+            .await?
+        {
             return Err(
                 SegmentationError::NotFound(format!("segment `{segment_id}` not found")).into(),
             );
         }
-        tx.commit().await.map_err(SegmentationError::from)?;
         Ok(Response::new(api::DeleteSegmentResponse {}))
     }
 

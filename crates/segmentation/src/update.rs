@@ -458,6 +458,53 @@ impl Updater {
         Ok(mismatched.len())
     }
 
+    /// Deletes the segment and announces every member's leaving (cause: segment definition) in the
+    /// same transaction, so that whoever follows memberships through `socialops.profiles.v1` is not
+    /// left with members of a segment that no longer exists. Returns whether the segment existed.
+    pub async fn delete_segment(
+        &self,
+        tenant_id: &str,
+        segment_id: &str,
+    ) -> Result<bool, SegmentationError> {
+        let now_us = self.clock.now_us();
+        let mut tx = self.store.db().begin_write().await?;
+        let Some(segment) = segments::get_segment(&mut tx, tenant_id, segment_id).await? else {
+            return Ok(false);
+        };
+        let Some(members) = segments::delete_segment(&mut tx, tenant_id, segment_id).await? else {
+            return Ok(false);
+        };
+        let cause = Cause::of(wire::Cause::SegmentDefinition);
+        let messages: Vec<OutgoingMessage> = members
+            .iter()
+            .map(|profile_id| {
+                changes::message(
+                    &self.topic,
+                    tenant_id,
+                    profile_id,
+                    &cause,
+                    now_us,
+                    Change::SegmentLeft(wire::SegmentLeft {
+                        segment_id: segment_id.to_owned(),
+                        segment_name: segment.name.clone(),
+                    }),
+                )
+            })
+            .collect();
+        Outbox::enqueue(&mut tx, &messages).await?;
+        tx.commit().await?;
+        if !messages.is_empty() {
+            self.relay.notify_one();
+        }
+        tracing::info!(
+            tenant = tenant_id,
+            segment = segment_id,
+            members = members.len(),
+            "segment deleted"
+        );
+        Ok(true)
+    }
+
     /// Removes the profile the user id points to (with everything merged into it), its aliases,
     /// orders, tags, memberships and activity, and remembers the erasure so that the user's older
     /// events still on the topic do not bring it back. Returns whether there was a profile.

@@ -87,27 +87,31 @@ pub async fn update_segment(
     Ok(updated.rows_affected() > 0)
 }
 
+/// Deletes the segment with its members and size history; returns the profiles that were members,
+/// or `None` when there was no such segment.
 pub async fn delete_segment(
     conn: &mut AnyConnection,
     tenant_id: &str,
     segment_id: &str,
-) -> Result<bool, SegmentationError> {
-    for statement in [
-        "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2",
-        "DELETE FROM segment_size_history WHERE tenant_id = $1 AND segment_id = $2",
-    ] {
-        sqlx::query(statement)
-            .bind(tenant_id)
-            .bind(segment_id)
-            .execute(&mut *conn)
-            .await?;
-    }
+) -> Result<Option<Vec<String>>, SegmentationError> {
+    let members: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2 RETURNING profile_id",
+    )
+    .bind(tenant_id)
+    .bind(segment_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM segment_size_history WHERE tenant_id = $1 AND segment_id = $2")
+        .bind(tenant_id)
+        .bind(segment_id)
+        .execute(&mut *conn)
+        .await?;
     let deleted = sqlx::query("DELETE FROM segments WHERE tenant_id = $1 AND segment_id = $2")
         .bind(tenant_id)
         .bind(segment_id)
         .execute(&mut *conn)
         .await?;
-    Ok(deleted.rows_affected() > 0)
+    Ok((deleted.rows_affected() > 0).then_some(members))
 }
 
 pub async fn get_segment(

@@ -278,14 +278,24 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
         .collect();
     assert_eq!(u1_recent.len(), 2, "one enter and one leave: {u1_recent:?}");
 
+    // Deleting a segment announces its members' leaving.
+    let buyers = buyers_segment.segment_id;
     client
         .delete_segment(DeleteSegmentRequest {
-            segment_id: chatty.clone(),
+            segment_id: buyers.clone(),
         })
         .await
         .unwrap();
+    app.changes
+        .wait_for("buyers left with their segment", |all| {
+            let m = memberships(all);
+            ["u1", "u3"]
+                .iter()
+                .all(|u| m.contains(&expect(&buyers, u, false, Cause::SegmentDefinition)))
+        })
+        .await;
     let gone = client
-        .get_segment(GetSegmentRequest { segment_id: chatty })
+        .get_segment(GetSegmentRequest { segment_id: buyers })
         .await
         .unwrap_err();
     assert_eq!(gone.code(), tonic::Code::NotFound);
@@ -298,16 +308,28 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
         .into_iter()
         .map(|s| s.name)
         .collect();
-    assert_eq!(names, ["buyers", "fans", "recent buyers"]);
+    assert_eq!(names, ["chatty", "fans", "recent buyers"]);
     let duplicate = client
         .create_segment(CreateSegmentRequest {
-            name: "buyers".into(),
-            rule: "orders_count >= 2".into(),
+            name: "chatty".into(),
+            rule: "count.comment >= 5".into(),
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(duplicate.code(), tonic::Code::AlreadyExists);
+    // A segment without members goes quietly; one that does not exist is not found.
+    client
+        .delete_segment(DeleteSegmentRequest { segment_id: chatty })
+        .await
+        .unwrap();
+    let again = client
+        .delete_segment(DeleteSegmentRequest {
+            segment_id: "no-such-segment".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::NotFound);
     app.stop().await;
 }
 
