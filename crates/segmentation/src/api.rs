@@ -309,8 +309,24 @@ impl SegmentationService for SegmentationApi {
         }
         row.updated_at_us = self.updater.now_us();
         {
-            let mut conn = self.updater.store().conn().await.map_err(Status::from)?;
-            segments::update_segment(&mut conn, &row).await?;
+            let mut tx = self
+                .updater
+                .store()
+                .db()
+                .begin_write()
+                .await
+                .map_err(SegmentationError::from)?;
+            if rule_changed
+                && !segments::lock_segment(&mut tx, &caller.tenant_id, &row.segment_id).await?
+            {
+                return Err(SegmentationError::NotFound(format!(
+                    "segment `{}` not found",
+                    row.segment_id
+                ))
+                .into());
+            }
+            segments::update_segment(&mut tx, &row).await?;
+            tx.commit().await.map_err(SegmentationError::from)?;
         }
         if rule_changed {
             self.reconcile(&caller.tenant_id, &row.segment_id).await?;

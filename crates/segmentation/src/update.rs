@@ -468,12 +468,10 @@ impl Updater {
     ) -> Result<bool, SegmentationError> {
         let now_us = self.clock.now_us();
         let mut tx = self.store.db().begin_write().await?;
-        let Some(segment) = segments::get_segment(&mut tx, tenant_id, segment_id).await? else {
+        let Some(deleted) = segments::delete_segment(&mut tx, tenant_id, segment_id).await? else {
             return Ok(false);
         };
-        let Some(members) = segments::delete_segment(&mut tx, tenant_id, segment_id).await? else {
-            return Ok(false);
-        };
+        let members = deleted.members;
         let cause = Cause::of(wire::Cause::SegmentDefinition);
         let messages: Vec<OutgoingMessage> = members
             .iter()
@@ -486,7 +484,7 @@ impl Updater {
                     now_us,
                     Change::SegmentLeft(wire::SegmentLeft {
                         segment_id: segment_id.to_owned(),
-                        segment_name: segment.name.clone(),
+                        segment_name: deleted.name.clone(),
                     }),
                 )
             })
@@ -546,7 +544,7 @@ impl Updater {
             .into_iter()
             .filter_map(|r| NeedTagRule::new(&r.pattern, &r.tag).ok())
             .collect();
-        let segments = segments::list_segments(conn, tenant_id)
+        let segments = segments::segments_for_evaluation(conn, tenant_id)
             .await?
             .into_iter()
             .filter_map(|s| {

@@ -87,13 +87,34 @@ pub async fn update_segment(
     Ok(updated.rows_affected() > 0)
 }
 
-/// Deletes the segment with its members and size history; returns the profiles that were members,
-/// or `None` when there was no such segment.
+/// What deleting a segment removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedSegment {
+    pub name: String,
+    /// The profiles that were members.
+    pub members: Vec<String>,
+}
+
+/// Deletes the segment with its members and size history; `None` when there was no such segment.
+///
+/// The segment row goes first: on PostgreSQL that waits for every transaction evaluating profiles
+/// against the segment (they hold it with [`segments_for_evaluation`]), so the members it then
+/// deletes include those they added, and evaluations that start later no longer see the segment.
 pub async fn delete_segment(
     conn: &mut AnyConnection,
     tenant_id: &str,
     segment_id: &str,
-) -> Result<Option<Vec<String>>, SegmentationError> {
+) -> Result<Option<DeletedSegment>, SegmentationError> {
+    let name: Option<String> = sqlx::query_scalar(
+        "DELETE FROM segments WHERE tenant_id = $1 AND segment_id = $2 RETURNING name",
+    )
+    .bind(tenant_id)
+    .bind(segment_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(name) = name else {
+        return Ok(None);
+    };
     let members: Vec<String> = sqlx::query_scalar(
         "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2 RETURNING profile_id",
     )
@@ -106,12 +127,27 @@ pub async fn delete_segment(
         .bind(segment_id)
         .execute(&mut *conn)
         .await?;
-    let deleted = sqlx::query("DELETE FROM segments WHERE tenant_id = $1 AND segment_id = $2")
+    Ok(Some(DeletedSegment { name, members }))
+}
+
+/// Holds the segment until the transaction ends, as changing its rule needs: on PostgreSQL this waits
+/// for the transactions evaluating profiles against it, and those that start later wait for this one
+/// and see the new rule. Returns whether the segment exists.
+pub async fn lock_segment(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    segment_id: &str,
+) -> Result<bool, SegmentationError> {
+    let mut sql = String::from("SELECT 1 FROM segments WHERE tenant_id = $1 AND segment_id = $2");
+    if Backend::of(conn) == Backend::Postgres {
+        sql.push_str(" FOR UPDATE");
+    }
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tenant_id)
         .bind(segment_id)
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok((deleted.rows_affected() > 0).then_some(members))
+    Ok(found.is_some())
 }
 
 pub async fn get_segment(
@@ -134,6 +170,26 @@ pub async fn list_segments(
     tenant_id: &str,
 ) -> Result<Vec<SegmentRow>, SegmentationError> {
     let sql = format!("{SEGMENT_SELECT} WHERE tenant_id = $1 ORDER BY name");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+}
+
+/// The tenant's segments, for a transaction that evaluates profiles against them and writes their
+/// memberships. On PostgreSQL each row is held (`FOR KEY SHARE`) until the transaction ends: deleting
+/// the segment or changing its rule waits for the evaluation, and an evaluation that starts while one
+/// of those is under way waits for it and sees its result, so no membership is written for a segment
+/// that is gone or under a rule that has changed. Evaluations do not block each other.
+pub async fn segments_for_evaluation(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<Vec<SegmentRow>, SegmentationError> {
+    let mut sql = format!("{SEGMENT_SELECT} WHERE tenant_id = $1 ORDER BY segment_id");
+    if Backend::of(conn) == Backend::Postgres {
+        sql.push_str(" FOR KEY SHARE");
+    }
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tenant_id)
         .fetch_all(&mut *conn)

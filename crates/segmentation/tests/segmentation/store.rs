@@ -4,12 +4,16 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use prost::Message as _;
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{ContentClick, OrderRefunded, Platform, Unfollow};
-use socialops_proto::profiles::v1::Cause;
+use socialops_proto::profiles::v1::profile_change::Change;
+use socialops_proto::profiles::v1::{Cause, ProfileChange};
 use socialops_segmentation::config::TenantDirectory;
 use socialops_segmentation::domain::{RfmValues, Stage, parse};
-use socialops_segmentation::store::segments::{SegmentRow, insert_segment, memberships};
+use socialops_segmentation::store::segments::{
+    SegmentRow, add_members, insert_segment, memberships, segments_for_evaluation,
+};
 use socialops_segmentation::store::tags::{TagRuleRow, insert_tag_rule};
 use socialops_segmentation::store::{ProfileQuery, ProfileStore};
 use socialops_segmentation::sweep::{SWEEP_LOCK, Sweeper, recompute_rfm};
@@ -399,4 +403,144 @@ async fn one_replica_sweeps_at_a_time_on_postgres() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(stage(updater.clone()).await, Stage::Churned);
+}
+
+/// A segment deleted while a transaction is evaluating profiles against it: the deletion waits for
+/// that transaction and takes the member it added with it, announcing the leave; and events evaluated
+/// while a deletion is under way wait for it and do not enter the deleted segment. (PostgreSQL; SQLite
+/// runs one writer at a time.)
+#[tokio::test]
+async fn segment_deletion_and_evaluations_wait_for_each_other_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(config) = database(Backend::Postgres, dir.path()).await else {
+        return;
+    };
+    let (updater, _clock) = open_config(&config).await;
+    let updater = Arc::new(updater);
+    let store = updater.store();
+    {
+        let mut conn = store.conn().await.unwrap();
+        insert_segment(
+            &mut conn,
+            &SegmentRow {
+                tenant_id: TENANT.into(),
+                segment_id: "s1".into(),
+                name: "talkers".into(),
+                description: String::new(),
+                rule: "count.comment >= 1".into(),
+                size: 0,
+                created_at_us: T0_US,
+                updated_at_us: T0_US,
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    // An evaluation in flight: it has read the segment and is adding a member.
+    let mut evaluation = store.db().begin_write().await.unwrap();
+    let seen = segments_for_evaluation(&mut evaluation, TENANT)
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 1);
+    add_members(
+        &mut evaluation,
+        TENANT,
+        &[("s1".into(), "u1".into())],
+        T0_US,
+    )
+    .await
+    .unwrap();
+
+    let deleting = tokio::spawn({
+        let updater = updater.clone();
+        async move { updater.delete_segment(TENANT, "s1").await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !deleting.is_finished(),
+        "the deletion waits for the evaluation"
+    );
+    evaluation.commit().await.unwrap();
+    assert!(deleting.await.unwrap(), "the segment existed");
+
+    let left: i64 = sqlx::query("SELECT COUNT(*) FROM segment_members WHERE tenant_id = $1")
+        .bind(TENANT)
+        .fetch_one(store.db().pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(left, 0, "no member outlives its segment");
+    let leaves: i64 = sqlx::query("SELECT COUNT(*) FROM outbox")
+        .fetch_one(store.db().pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(leaves, 1, "the member's leave is queued");
+
+    // Events evaluated while a deletion is under way wait for it and no longer see the segment.
+    {
+        let mut conn = store.conn().await.unwrap();
+        insert_segment(
+            &mut conn,
+            &SegmentRow {
+                tenant_id: TENANT.into(),
+                segment_id: "s2".into(),
+                name: "talkers again".into(),
+                description: String::new(),
+                rule: "count.comment >= 1".into(),
+                size: 0,
+                created_at_us: T0_US,
+                updated_at_us: T0_US,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let mut deletion = store.db().begin_write().await.unwrap();
+    assert!(
+        socialops_segmentation::store::segments::delete_segment(&mut deletion, TENANT, "s2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let applying = tokio::spawn({
+        let updater = updater.clone();
+        async move {
+            updater
+                .apply_events(&[comment(TENANT, "c-2", "u2", T0_US, "hello")])
+                .await
+                .unwrap();
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !applying.is_finished(),
+        "the evaluation waits for the deletion"
+    );
+    deletion.commit().await.unwrap();
+    applying.await.unwrap();
+    let members = {
+        let mut conn = store.conn().await.unwrap();
+        memberships(&mut conn, TENANT, &["u2".to_owned()])
+            .await
+            .unwrap()
+    };
+    assert!(members.is_empty(), "{members:?}");
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM outbox")
+        .fetch_all(store.db().pool())
+        .await
+        .unwrap();
+    let entered: Vec<String> = payloads
+        .iter()
+        .filter_map(
+            |p| match ProfileChange::decode(p.as_slice()).unwrap().change {
+                Some(Change::SegmentEntered(e)) => Some(e.segment_id),
+                _ => None,
+            },
+        )
+        .collect();
+    assert!(entered.is_empty(), "entered a deleted segment: {entered:?}");
 }
