@@ -158,9 +158,12 @@ async fn profiles_rfm_tags_and_kpis(backend: Backend) {
                     .into_inner()
             }
         },
+        // The new edges are stored before the buyers are rescored against them, so wait for the
+        // scores as well: five buyers, each in a cell of its own.
         |d| {
             d.edges_computed_at.as_ref() == Some(&ts(T0_US + 2 * 3_600_000_000))
-                && d.cells.iter().map(|c| c.profiles).sum::<u64>() == 5
+                && d.cells.len() == 5
+                && d.cells.iter().all(|c| c.profiles == 1)
         },
     )
     .await

@@ -405,6 +405,25 @@ async fn one_replica_sweeps_at_a_time_on_postgres() {
     assert_eq!(stage(updater.clone()).await, Stage::Churned);
 }
 
+async fn talkers_segment(store: &ProfileStore, segment_id: &str) {
+    let mut conn = store.conn().await.unwrap();
+    insert_segment(
+        &mut conn,
+        &SegmentRow {
+            tenant_id: TENANT.into(),
+            segment_id: segment_id.into(),
+            name: format!("talkers {segment_id}"),
+            description: String::new(),
+            rule: "count.comment >= 1".into(),
+            size: 0,
+            created_at_us: T0_US,
+            updated_at_us: T0_US,
+        },
+    )
+    .await
+    .unwrap();
+}
+
 /// A segment deleted while a transaction is evaluating profiles against it: the deletion waits for
 /// that transaction and takes the member it added with it, announcing the leave; and events evaluated
 /// while a deletion is under way wait for it and do not enter the deleted segment. (PostgreSQL; SQLite
@@ -418,24 +437,7 @@ async fn segment_deletion_and_evaluations_wait_for_each_other_on_postgres() {
     let (updater, _clock) = open_config(&config).await;
     let updater = Arc::new(updater);
     let store = updater.store();
-    {
-        let mut conn = store.conn().await.unwrap();
-        insert_segment(
-            &mut conn,
-            &SegmentRow {
-                tenant_id: TENANT.into(),
-                segment_id: "s1".into(),
-                name: "talkers".into(),
-                description: String::new(),
-                rule: "count.comment >= 1".into(),
-                size: 0,
-                created_at_us: T0_US,
-                updated_at_us: T0_US,
-            },
-        )
-        .await
-        .unwrap();
-    }
+    talkers_segment(store, "s1").await;
 
     // An evaluation in flight: it has read the segment and is adding a member.
     let mut evaluation = store.db().begin_write().await.unwrap();
@@ -481,24 +483,7 @@ async fn segment_deletion_and_evaluations_wait_for_each_other_on_postgres() {
     assert_eq!(leaves, 1, "the member's leave is queued");
 
     // Events evaluated while a deletion is under way wait for it and no longer see the segment.
-    {
-        let mut conn = store.conn().await.unwrap();
-        insert_segment(
-            &mut conn,
-            &SegmentRow {
-                tenant_id: TENANT.into(),
-                segment_id: "s2".into(),
-                name: "talkers again".into(),
-                description: String::new(),
-                rule: "count.comment >= 1".into(),
-                size: 0,
-                created_at_us: T0_US,
-                updated_at_us: T0_US,
-            },
-        )
-        .await
-        .unwrap();
-    }
+    talkers_segment(store, "s2").await;
     let mut deletion = store.db().begin_write().await.unwrap();
     assert!(
         socialops_segmentation::store::segments::delete_segment(&mut deletion, TENANT, "s2")
