@@ -15,7 +15,7 @@ mod outbox;
 mod producer;
 mod replay;
 
-pub use admin::ensure_topics;
+pub use admin::{SERVICE_TOPIC_PARTITIONS, ensure_service_topics, ensure_topics};
 pub use config::{KafkaConfig, Topics};
 pub use consumer::{BatchHandler, ConsumerSettings, DeadLetter, HandlerError, run_consumer};
 pub use embedded::EmbeddedBroker;

@@ -23,8 +23,6 @@ use crate::error::IngestionError;
 use crate::ingest::Ingestor;
 use crate::store::EventStore;
 
-/// Partitions for topics the service creates when they are missing (production creates them ahead).
-const DEFAULT_PARTITIONS: i32 = 6;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Development-only alias key, used when none is configured under `socialops dev`.
 pub const DEV_ALIAS_KEY: &str = "socialops-dev-alias-key";
@@ -71,11 +69,7 @@ pub async fn start(
             &topics.dlq,
             &topics.privacy,
         ];
-        if let Err(error) =
-            socialops_bus::ensure_topics(&deps.kafka, &needed, DEFAULT_PARTITIONS).await
-        {
-            tracing::warn!(error = %error, "could not create topics, assuming they exist");
-        }
+        socialops_bus::ensure_service_topics(&deps.kafka, &needed).await;
     }
 
     let producer = Producer::new(&deps.kafka)?;

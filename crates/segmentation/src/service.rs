@@ -25,8 +25,6 @@ use crate::sweep::Sweeper;
 use crate::update::Updater;
 use socialops_storage::clock::{Clock, SystemClock};
 
-/// Partitions for topics the service creates when they are missing (production creates them ahead).
-const DEFAULT_PARTITIONS: i32 = 6;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the service needs from the process around it.
@@ -83,11 +81,7 @@ pub async fn start(
             &topics.privacy,
             &topics.dlq,
         ];
-        if let Err(error) =
-            socialops_bus::ensure_topics(&deps.kafka, &needed, DEFAULT_PARTITIONS).await
-        {
-            tracing::warn!(error = %error, "could not create topics, assuming they exist");
-        }
+        socialops_bus::ensure_service_topics(&deps.kafka, &needed).await;
     }
 
     let producer = Producer::new(&deps.kafka)?;
