@@ -29,6 +29,11 @@ pub struct SegmentationConfig {
     /// How often each tenant's RFM quintile edges are recomputed and every buyer rescored.
     #[serde(with = "humantime_serde")]
     pub rfm_interval: Duration,
+    /// How long the key of a processed event is kept, so that a redelivered copy changes nothing.
+    /// Keep it longer than `socialops.events.v1` keeps messages: an event delivered again after its
+    /// key is gone (a consumer group reset to the earliest offset) would count twice.
+    #[serde(with = "humantime_serde")]
+    pub dedup_window: Duration,
     /// Thresholds and time zone for tenants not listed in `tenants`.
     pub defaults: TenantSettings,
     /// Per-tenant overrides, by tenant id.
@@ -46,6 +51,7 @@ impl Default for SegmentationConfig {
             sweep_interval: Duration::from_secs(60),
             sweep_batch: 1_000,
             rfm_interval: Duration::from_secs(3_600),
+            dedup_window: Duration::from_secs(14 * 86_400),
             defaults: TenantSettings::default(),
             tenants: BTreeMap::new(),
         }

@@ -138,6 +138,7 @@ pub async fn start(
         interval: config.sweep_interval,
         batch: config.sweep_batch.max(1),
         rfm_interval: config.rfm_interval,
+        dedup_window: config.dedup_window,
     };
     tasks.spawn(sweeper.run(shutdown.clone()));
 

@@ -7,7 +7,8 @@
 //!    scan in the database finds the profiles whose membership the clock changed;
 //! 3. recomputes the RFM quintile edges of every tenant whose edges are older than `rfm_interval`
 //!    and rescores the buyers whose score or tier moved;
-//! 4. appends a size history point for every segment whose size changed.
+//! 4. appends a size history point for every segment whose size changed;
+//! 5. forgets the processed-event keys older than `dedup_window`.
 //!
 //! With several replicas on one PostgreSQL store, one sweeps at a time: a pass starts only when its
 //! replica takes the store's sweep lock (a session advisory lock), and a replica that finds it taken
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socialops_proto::profiles::v1::Cause;
+use socialops_storage::processed;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{RfmEdges, Rule};
@@ -36,6 +38,7 @@ pub struct Sweeper {
     pub interval: Duration,
     pub batch: usize,
     pub rfm_interval: Duration,
+    pub dedup_window: Duration,
 }
 
 /// What one RFM recomputation did.
@@ -74,7 +77,8 @@ impl Sweeper {
         Ok(true)
     }
 
-    /// One pass: due profiles, time-dependent segments, RFM edges that are due, size history.
+    /// One pass: due profiles, time-dependent segments, RFM edges that are due, size history,
+    /// expired processed-event keys.
     pub async fn tick(&self) -> Result<(), SegmentationError> {
         let updater = &self.updater;
         let now_us = updater.now_us();
@@ -126,8 +130,16 @@ impl Sweeper {
             );
         }
 
-        let mut conn = updater.store().conn().await?;
-        record_sizes(&mut conn, now_us).await?;
+        {
+            let mut conn = updater.store().conn().await?;
+            record_sizes(&mut conn, now_us).await?;
+        }
+
+        let cutoff = processed::dedup_cutoff(now_us, self.dedup_window);
+        let forgotten = processed::forget_processed(updater.store().db(), cutoff).await?;
+        if forgotten > 0 {
+            tracing::debug!(forgotten, "expired processed-event keys deleted");
+        }
         Ok(())
     }
 }

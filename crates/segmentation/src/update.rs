@@ -28,6 +28,7 @@ use crate::store::{ProfileStore, ensure_tenant, segments, tags};
 pub use changes::Cause;
 pub use evaluate::matches;
 use socialops_storage::clock::Clock;
+use socialops_storage::processed;
 
 /// Profiles re-evaluated per transaction when many change at once (a new segment, new RFM edges).
 pub const REEVALUATE_PAGE: usize = 1_000;
@@ -163,7 +164,7 @@ impl Updater {
             .iter()
             .map(|e| (e.tenant_id.as_str(), e.event_id.as_str()))
             .collect();
-        let mut new = profile_rows::mark_processed(&mut tx, &keys).await?;
+        let mut new = processed::mark_processed(&mut tx, &keys, now_us).await?;
         let mut by_tenant: BTreeMap<&str, Vec<&SocialEvent>> = BTreeMap::new();
         for event in events {
             // Removing the key keeps a second copy in the same batch from counting again.

@@ -27,6 +27,11 @@ pub struct SentimentConfig {
     /// How often the sweep looks for crises whose response clock owes a reminder.
     #[serde(with = "humantime_serde")]
     pub sweep_interval: Duration,
+    /// How long the key of a processed event is kept, so that a redelivered copy changes nothing.
+    /// Keep it longer than `socialops.events.v1` keeps messages: an event delivered again after its
+    /// key is gone (a consumer group reset to the earliest offset) would count twice.
+    #[serde(with = "humantime_serde")]
+    pub dedup_window: Duration,
     pub spike: SpikeSettings,
     pub severity: SeverityRules,
     /// Settings for tenants not listed in `tenants`.
@@ -46,6 +51,7 @@ impl Default for SentimentConfig {
             max_score_texts: 1_000,
             max_text_chars: 10_000,
             sweep_interval: Duration::from_secs(30),
+            dedup_window: Duration::from_secs(14 * 86_400),
             spike: SpikeSettings::default(),
             severity: SeverityRules::default(),
             defaults: TenantSettings::default(),

@@ -26,6 +26,7 @@ pub use alert::{ALERT_SCHEMA, alert_message, timestamp};
 pub use crises::{ActionRequest, act, remind};
 use matching::MatcherCache;
 use socialops_storage::clock::Clock;
+use socialops_storage::processed;
 
 /// What one batch changed, for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,7 +107,7 @@ impl Monitor {
             .iter()
             .map(|i| (i.tenant_id.as_str(), i.event_id.as_str()))
             .collect();
-        let mut new = store::mark_processed(&mut tx, &keys).await?;
+        let mut new = processed::mark_processed(&mut tx, &keys, now_us).await?;
         let fresh: Vec<(&TextItem, Option<Score>)> = items
             .iter()
             .zip(scores)

@@ -166,6 +166,7 @@ pub async fn start(
     let sweeper = Sweeper {
         monitor: monitor.clone(),
         interval: config.sweep_interval,
+        dedup_window: config.dedup_window,
     };
     tasks.spawn(sweeper.run(shutdown.clone()));
 

@@ -10,7 +10,7 @@ pub mod mentions;
 pub mod replies;
 pub mod watchlists;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use socialops_bus::Outbox;
 use socialops_storage::{Db, Row, SqlText};
@@ -102,34 +102,6 @@ impl LabelCounts {
 
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// Records `(tenant, event id)` pairs as processed and returns those that were not yet: the only ones
-/// whose effects may be applied. Input may repeat a pair; it is new at most once.
-pub async fn mark_processed(
-    conn: &mut AnyConnection,
-    keys: &[(&str, &str)],
-) -> Result<HashSet<(String, String)>, SentimentError> {
-    let mut unique: Vec<(&str, &str)> = keys.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    let mut new = HashSet::with_capacity(unique.len());
-    for chunk in unique.chunks(ROWS_PER_INSERT) {
-        let mut sql = SqlText::new(
-            socialops_storage::Backend::of(conn),
-            "INSERT INTO processed_events (tenant_id, event_id) VALUES ",
-        );
-        sql.value_rows(chunk.len(), 2)
-            .push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id");
-        let mut query = sqlx::query(sql.into_sql());
-        for (tenant, event) in chunk {
-            query = query.bind(*tenant).bind(*event);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            new.insert((row.try_get(0)?, row.try_get(1)?));
-        }
-    }
-    Ok(new)
 }
 
 /// Adds scored texts to the hourly timeline.

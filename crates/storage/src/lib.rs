@@ -6,6 +6,7 @@
 
 pub mod clock;
 mod exclusive;
+pub mod processed;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -246,7 +247,8 @@ impl SqlText {
         match self.backend {
             Backend::Postgres => {
                 self.sql.push('$');
-                self.sql.push_str(&self.num_params.to_string());
+                self.sql
+                    .push_str(itoa::Buffer::new().format(self.num_params));
             }
             Backend::Sqlite => self.sql.push('?'),
         }
@@ -255,6 +257,8 @@ impl SqlText {
 
     /// Appends `(…),(…)`: `rows` tuples of `columns` placeholders each, for a multi-row insert.
     pub fn value_rows(&mut self, rows: usize, columns: usize) -> &mut Self {
+        // `$12345,` at most, and the parentheses.
+        self.sql.reserve(rows * (columns * 7 + 3));
         for row in 0..rows {
             self.sql.push_str(if row == 0 { "(" } else { ",(" });
             for column in 0..columns {

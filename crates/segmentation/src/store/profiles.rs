@@ -1,6 +1,6 @@
 //! Profiles, their orders and aliases, the processed-event keys and erasure tombstones.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
@@ -231,31 +231,6 @@ fn encode_doc(state: &ProfileState) -> String {
 /// quadratic; a VALUES list is joined instead.
 pub(crate) fn push_in(sql: &mut SqlText, n: usize) {
     sql.push(" IN (VALUES ").value_rows(n, 1).push(")");
-}
-
-/// Records `(tenant, event id)` pairs as processed and returns those that were not processed before.
-pub async fn mark_processed(
-    conn: &mut AnyConnection,
-    keys: &[(&str, &str)],
-) -> Result<HashSet<(String, String)>, SegmentationError> {
-    let backend = Backend::of(conn);
-    let mut new = HashSet::with_capacity(keys.len());
-    for chunk in keys.chunks(MAX_PARAMS / 2) {
-        let mut sql = SqlText::new(
-            backend,
-            "INSERT INTO processed_events (tenant_id, event_id) VALUES ",
-        );
-        sql.value_rows(chunk.len(), 2)
-            .push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id");
-        let mut query = sqlx::query(sql.into_sql());
-        for (tenant, event_id) in chunk {
-            query = query.bind(*tenant).bind(*event_id);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            new.insert((row.try_get(0)?, row.try_get(1)?));
-        }
-    }
-    Ok(new)
 }
 
 /// The profile each alias points to, for those that exist.

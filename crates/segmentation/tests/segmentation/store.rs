@@ -381,6 +381,7 @@ async fn one_replica_sweeps_at_a_time_on_postgres() {
         interval: std::time::Duration::from_secs(60),
         batch: 100,
         rfm_interval: std::time::Duration::from_secs(86_400),
+        dedup_window: std::time::Duration::from_secs(14 * 86_400),
     };
 
     let other_replica = Db::connect(&config).await.unwrap();
@@ -403,6 +404,65 @@ async fn one_replica_sweeps_at_a_time_on_postgres() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(stage(updater.clone()).await, Stage::Churned);
+}
+
+/// The sweep deletes the keys of events processed longer ago than the deduplication window and
+/// keeps the younger ones, which still stop a redelivered event from counting twice.
+async fn sweep_forgets_old_event_keys(backend: Backend) {
+    let Some((updater, clock, _dir)) = open(backend).await else {
+        return;
+    };
+    let updater = Arc::new(updater);
+    let window = std::time::Duration::from_secs(14 * 86_400);
+    let sweeper = Sweeper {
+        updater: updater.clone(),
+        interval: std::time::Duration::from_secs(60),
+        batch: 100,
+        rfm_interval: std::time::Duration::from_secs(86_400),
+        dedup_window: window,
+    };
+    let old = comment(TENANT, "c-old", "ann", T0_US, "hello");
+    updater.apply_events(&[old]).await.unwrap();
+    clock.set(T0_US + 10 * DAY_US);
+    let young = comment(TENANT, "c-young", "ann", T0_US + 10 * DAY_US, "again");
+    updater.apply_events(&[young.clone()]).await.unwrap();
+    let keys = |updater: Arc<Updater>| async move {
+        let rows = sqlx::query("SELECT event_id FROM processed_events ORDER BY event_id")
+            .fetch_all(updater.store().db().pool())
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0).unwrap())
+            .collect::<Vec<_>>()
+    };
+
+    sweeper.tick_exclusive().await.unwrap();
+    assert_eq!(keys(updater.clone()).await, ["c-old", "c-young"]);
+    clock.set(T0_US + 15 * DAY_US);
+    sweeper.tick_exclusive().await.unwrap();
+    assert_eq!(keys(updater.clone()).await, ["c-young"], "the old key went");
+
+    updater.apply_events(&[young]).await.unwrap();
+    let comments = updater
+        .store()
+        .profile_by_alias(TENANT, "user:ann")
+        .await
+        .unwrap()
+        .expect("profile")
+        .state
+        .profile
+        .count("comment");
+    assert_eq!(comments, 2, "a redelivery inside the window counts once");
+}
+
+#[tokio::test]
+async fn sweep_forgets_old_event_keys_sqlite() {
+    sweep_forgets_old_event_keys(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sweep_forgets_old_event_keys_postgres() {
+    sweep_forgets_old_event_keys(Backend::Postgres).await;
 }
 
 async fn talkers_segment(store: &ProfileStore, segment_id: &str) {

@@ -14,6 +14,7 @@ use socialops_sentiment::store::replies::{self, BrandMessage, UserMessage};
 use socialops_sentiment::store::watchlists::{self, Watchlist};
 use socialops_sentiment::store::{self, LabelCounts, SentimentStore};
 use socialops_sentiment::{SentimentError, store::HOUR_US};
+use socialops_storage::processed::mark_processed;
 use socialops_storage::testing::required_env;
 use socialops_storage::{DatabaseConfig, Db, create_scratch_postgres};
 
@@ -110,11 +111,15 @@ async fn store_contract(backend: Backend) {
     let mut conn = store.conn().await.unwrap();
 
     // Processed events: new once, whatever the repeats.
-    let new = store::mark_processed(&mut conn, &[("acme", "e1"), ("acme", "e2"), ("acme", "e1")])
-        .await
-        .unwrap();
+    let new = mark_processed(
+        &mut conn,
+        &[("acme", "e1"), ("acme", "e2"), ("acme", "e1")],
+        1_000,
+    )
+    .await
+    .unwrap();
     assert_eq!(new.len(), 2);
-    let new = store::mark_processed(&mut conn, &[("acme", "e2"), ("beta", "e2")])
+    let new = mark_processed(&mut conn, &[("acme", "e2"), ("beta", "e2")], 2_000)
         .await
         .unwrap();
     assert_eq!(
