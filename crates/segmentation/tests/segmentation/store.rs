@@ -425,7 +425,10 @@ async fn sweep_forgets_old_event_keys(backend: Backend) {
     updater.apply_events(&[old]).await.unwrap();
     clock.set(T0_US + 10 * DAY_US);
     let young = comment(TENANT, "c-young", "ann", T0_US + 10 * DAY_US, "again");
-    updater.apply_events(&[young.clone()]).await.unwrap();
+    updater
+        .apply_events(std::slice::from_ref(&young))
+        .await
+        .unwrap();
     let keys = |updater: Arc<Updater>| async move {
         let rows = sqlx::query("SELECT event_id FROM processed_events ORDER BY event_id")
             .fetch_all(updater.store().db().pool())
