@@ -20,6 +20,9 @@ pub struct SegmentationConfig {
     pub consumer_group: String,
     /// Most canonical events folded into profiles per consumer batch (one transaction).
     pub consume_batch: usize,
+    /// Transactions a consumer batch is split into, by user, running at the same time (PostgreSQL;
+    /// SQLite has one writer and always uses one).
+    pub consume_lanes: usize,
     pub relay_batch: usize,
     /// How often the sweep looks for profiles whose stage or segment membership the clock changes.
     #[serde(with = "humantime_serde")]
@@ -47,6 +50,7 @@ impl Default for SegmentationConfig {
             database: None,
             consumer_group: "socialops-segmentation".into(),
             consume_batch: 2_000,
+            consume_lanes: 2,
             relay_batch: 2_000,
             sweep_interval: Duration::from_secs(60),
             sweep_batch: 1_000,

@@ -29,6 +29,9 @@ pub enum SegmentationError {
     /// The service's own configuration is unusable; found at start-up.
     #[error("configuration: {0}")]
     Config(String),
+    /// Another transaction changed what this one read; the whole unit of work is retried.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A failed internal step (an invariant broken, a worker task lost).
     #[error("{0}")]
     Runtime(String),
@@ -45,6 +48,7 @@ impl SegmentationError {
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Auth(e) => e.code(),
             Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
+            Self::Conflict(_) => Code::Aborted,
             Self::Corrupt(_) | Self::Config(_) | Self::Runtime(_) | Self::Service(_) => {
                 Code::Internal
             }

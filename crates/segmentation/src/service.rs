@@ -11,7 +11,7 @@ use socialops_auth::{AuthInterceptor, TokenStore};
 use socialops_bus::{ConsumerSettings, KafkaConfig, OutboxRelay, Producer, Topics};
 use socialops_grpc::{GrpcServer, RunningService};
 use socialops_proto::segmentation::v1::segmentation_service_server::SegmentationServiceServer;
-use socialops_storage::{DatabaseConfig, Db};
+use socialops_storage::{Backend, DatabaseConfig, Db};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -94,6 +94,11 @@ pub async fn start(
         relay.notifier(),
     ));
 
+    // SQLite has one writer: concurrent transactions would only queue for it.
+    let lanes = match updater.store().db().backend() {
+        Backend::Postgres => config.consume_lanes,
+        Backend::Sqlite => 1,
+    };
     let mut tasks = JoinSet::new();
     let consumers = [
         (
@@ -120,7 +125,7 @@ pub async fn start(
         let updater = updater.clone();
         tasks.spawn(async move {
             if index == 0 {
-                let handler = Arc::new(EventHandler::new(updater));
+                let handler = Arc::new(EventHandler::new(updater, lanes));
                 socialops_bus::run_consumer(&kafka, settings, handler, producer, shutdown).await?;
             } else {
                 let handler = Arc::new(ErasureHandler::new(updater));

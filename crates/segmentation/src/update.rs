@@ -315,7 +315,7 @@ impl Updater {
             .into_iter()
             .filter_map(|a| alias_map.get(&a).map(|p| (a, p.clone())))
             .collect();
-        profile_rows::put_aliases(conn, tenant_id, &aliases).await?;
+        profile_rows::insert_new_aliases(conn, tenant_id, &aliases).await?;
         let active: Vec<(i64, String)> = active
             .into_iter()
             .filter_map(|(day, alias)| alias_map.get(&alias).map(|p| (day, p.clone())))

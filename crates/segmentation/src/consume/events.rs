@@ -1,20 +1,29 @@
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use prost::Message;
 use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage};
 use socialops_proto::events::v1::SocialEvent;
+use tokio::task::JoinSet;
 
+use crate::error::SegmentationError;
 use crate::update::Updater;
 
 /// `socialops.events.v1`: decodes the batch, dead-letters what is not a canonical event, and folds
-/// the rest into profiles in one transaction.
+/// the rest into profiles: split by user into `lanes` transactions that run at the same time (one
+/// transaction when `lanes` is 1), so that the database works on one while the service prepares
+/// another.
 pub struct EventHandler {
     updater: Arc<Updater>,
+    lanes: usize,
 }
 
 impl EventHandler {
-    pub fn new(updater: Arc<Updater>) -> Self {
-        Self { updater }
+    pub fn new(updater: Arc<Updater>, lanes: usize) -> Self {
+        Self {
+            updater,
+            lanes: lanes.max(1),
+        }
     }
 }
 
@@ -36,15 +45,43 @@ fn decode(message: &ReceivedMessage) -> Result<SocialEvent, (String, Option<Stri
 
 impl BatchHandler for EventHandler {
     async fn handle(&self, batch: &[ReceivedMessage]) -> Result<Vec<DeadLetter>, HandlerError> {
-        let mut events = Vec::with_capacity(batch.len());
+        let mut lanes: Vec<Vec<SocialEvent>> = vec![Vec::new(); self.lanes];
         let mut dead = Vec::new();
         for (index, message) in batch.iter().enumerate() {
             match decode(message) {
-                Ok(event) => events.push(event),
+                Ok(event) => lanes[lane_of(&event, self.lanes)].push(event),
                 Err((reason, tenant)) => dead.push(DeadLetter::new(index, reason, tenant)),
             }
         }
-        self.updater.apply_events(&events).await?;
+        if let [events] = lanes.as_slice() {
+            self.updater.apply_events(events).await?;
+            return Ok(dead);
+        }
+        let mut running = JoinSet::new();
+        for events in lanes.into_iter().filter(|events| !events.is_empty()) {
+            let updater = self.updater.clone();
+            running.spawn(async move { updater.apply_events(&events).await });
+        }
+        // Every lane runs to its end even when another fails: what committed is kept, and the retry
+        // of the whole batch finds those events already processed.
+        let mut outcome = Ok(());
+        while let Some(done) = running.join_next().await {
+            let done = done.map_err(|e| SegmentationError::Runtime(format!("lane task: {e}")));
+            if outcome.is_ok() {
+                outcome = done.and_then(|applied| applied);
+            }
+        }
+        outcome?;
         Ok(dead)
     }
+}
+
+/// The lane of a user's events: always the same one, so that a user's events stay in order.
+fn lane_of(event: &SocialEvent, lanes: usize) -> usize {
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut hasher = DefaultHasher::new();
+    (&event.tenant_id, &event.user_id).hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
 }

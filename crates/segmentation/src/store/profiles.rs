@@ -259,8 +259,11 @@ pub async fn resolve_aliases(
     Ok(found)
 }
 
-/// Points each alias at its profile, replacing what it pointed at before.
-pub async fn put_aliases(
+/// Records aliases that were unknown when this transaction looked them up, each pointing at its
+/// profile. When another transaction has linked one of them since (another replica or consumer lane
+/// handling another user with the same phone, say), this fails with `Conflict` instead of taking
+/// the alias over: the batch is retried, sees the alias, and merges the two profiles.
+pub async fn insert_new_aliases(
     conn: &mut AnyConnection,
     tenant_id: &str,
     aliases: &[(String, String)],
@@ -272,7 +275,7 @@ pub async fn put_aliases(
             "INSERT INTO aliases (tenant_id, alias, profile_id) VALUES ",
         );
         sql.value_rows(chunk.len(), 3)
-            .push(" ON CONFLICT (tenant_id, alias) DO UPDATE SET profile_id = excluded.profile_id");
+            .push(" ON CONFLICT (tenant_id, alias) DO NOTHING");
         let mut query = sqlx::query(sql.into_sql());
         for (alias, profile_id) in chunk {
             query = query
@@ -280,7 +283,14 @@ pub async fn put_aliases(
                 .bind(alias.as_str())
                 .bind(profile_id.as_str());
         }
-        query.execute(&mut *conn).await?;
+        let inserted = query.execute(&mut *conn).await?.rows_affected();
+        if inserted < chunk.len() as u64 {
+            return Err(SegmentationError::Conflict(format!(
+                "{} of {} new aliases were linked by a concurrent transaction",
+                chunk.len() as u64 - inserted,
+                chunk.len()
+            )));
+        }
     }
     Ok(())
 }

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use prost::Message as _;
+use socialops_bus::{BatchHandler, ReceivedMessage};
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{ContentClick, OrderRefunded, Platform, Unfollow};
 use socialops_proto::profiles::v1::profile_change::Change;
 use socialops_proto::profiles::v1::{Cause, ProfileChange};
 use socialops_segmentation::config::TenantDirectory;
+use socialops_segmentation::consume::EventHandler;
 use socialops_segmentation::domain::{RfmValues, Stage, parse};
 use socialops_segmentation::store::segments::{
     SegmentRow, add_members, insert_segment, memberships, segments_for_evaluation,
@@ -18,11 +20,13 @@ use socialops_segmentation::store::tags::{TagRuleRow, insert_tag_rule};
 use socialops_segmentation::store::{ProfileQuery, ProfileStore};
 use socialops_segmentation::sweep::{SWEEP_LOCK, Sweeper, recompute_rfm};
 use socialops_segmentation::update::{Updater, matches};
-use socialops_segmentation::{ManualClock, SegmentationConfig};
+use socialops_segmentation::{ManualClock, SegmentationConfig, SegmentationError};
 use socialops_storage::{DatabaseConfig, Db, Row};
 use tokio::sync::Notify;
 
-use crate::support::{Backend, DAY_US, T0_US, comment, database, event, follow, order};
+use crate::support::{
+    Backend, DAY_US, T0_US, comment, database, event, follow, identify_phone, order,
+};
 
 const TENANT: &str = "acme";
 
@@ -466,6 +470,157 @@ async fn sweep_forgets_old_event_keys_sqlite() {
 #[tokio::test]
 async fn sweep_forgets_old_event_keys_postgres() {
     sweep_forgets_old_event_keys(Backend::Postgres).await;
+}
+
+/// Two transactions each link the same phone, unknown to both when they looked, to a different new
+/// user (two replicas, or two consumer lanes). The second to commit must not take the alias over:
+/// it fails with a conflict, and its retry merges the two users.
+#[tokio::test]
+async fn a_concurrently_linked_alias_merges_on_retry_on_postgres() {
+    let Some((updater, _clock, _dir)) = open(Backend::Postgres).await else {
+        return;
+    };
+    let updater = Arc::new(updater);
+    updater
+        .apply_events(&[comment(TENANT, "seed", "seed", T0_US, "hi")])
+        .await
+        .unwrap();
+    // Holding the tenant's daily counter row keeps the first transaction open after it has
+    // written its aliases, so the second meets them uncommitted.
+    let db = updater.store().db().clone();
+    let mut blocker = db.begin().await.unwrap();
+    sqlx::query("SELECT day FROM audience_daily WHERE tenant_id = $1 FOR UPDATE")
+        .bind(TENANT)
+        .fetch_all(&mut *blocker)
+        .await
+        .unwrap();
+    let ann = identify_phone(TENANT, "ann-id", "ann", T0_US, "phone-hash");
+    let bob = identify_phone(TENANT, "bob-id", "bob", T0_US, "phone-hash");
+    let first = tokio::spawn({
+        let (updater, ann) = (updater.clone(), ann.clone());
+        async move { updater.apply_events(&[ann]).await }
+    });
+    // Both wait: the first for the counter row, the second for the first's alias.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let waiting = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+    };
+    while waiting().await < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let second = tokio::spawn({
+        let (updater, bob) = (updater.clone(), bob.clone());
+        async move { updater.apply_events(&[bob]).await }
+    });
+    while waiting().await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    blocker.commit().await.unwrap();
+    first.await.unwrap().unwrap();
+    let outcome = second.await.unwrap();
+    assert!(
+        matches!(outcome, Err(SegmentationError::Conflict(_))),
+        "the second transaction must not take the alias over: {outcome:?}"
+    );
+
+    updater.apply_events(&[bob]).await.unwrap();
+    let merged = updater
+        .store()
+        .profile_by_alias(TENANT, "user:bob")
+        .await
+        .unwrap()
+        .expect("bob's profile");
+    assert_eq!(merged.state.profile.user_id, "ann");
+    assert_eq!(merged.state.merged_user_ids, ["bob"]);
+}
+
+/// A batch split by user into concurrent lanes has the same effect as one transaction: the same
+/// profiles, counts, orders and merges, a redelivered batch counting once. A lane that meets a
+/// conflict fails the batch, which is retried as the consumer would.
+#[tokio::test]
+async fn lanes_change_nothing_but_speed_on_postgres() {
+    let Some((one, _clock_one, _dir_one)) = open(Backend::Postgres).await else {
+        return;
+    };
+    let Some((four, _clock_four, _dir_four)) = open(Backend::Postgres).await else {
+        return;
+    };
+    let mut events = population();
+    // Pairs of users who turn out to share a phone.
+    for i in 0..10 {
+        for user in [format!("u{i:02}"), format!("u{:02}", i + 30)] {
+            events.push(identify_phone(
+                TENANT,
+                &format!("id-{user}"),
+                &user,
+                T0_US,
+                &format!("phone-{i}"),
+            ));
+        }
+    }
+    let messages: Vec<ReceivedMessage> = events
+        .iter()
+        .enumerate()
+        .map(|(offset, e)| ReceivedMessage {
+            topic: "events".into(),
+            partition: 0,
+            offset: offset as i64,
+            key: None,
+            payload: Some(e.encode_to_vec()),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        })
+        .collect();
+    let mut results = Vec::new();
+    for (updater, lanes) in [(one, 1), (four, 4)] {
+        let updater = Arc::new(updater);
+        let handler = EventHandler::new(updater.clone(), lanes);
+        for delivery in 0..2 {
+            let mut attempts = 0;
+            while let Err(error) = handler.handle(&messages).await {
+                attempts += 1;
+                assert!(attempts < 10, "delivery {delivery} keeps failing: {error}");
+            }
+        }
+        let mut groups = BTreeSet::new();
+        for i in 0..60 {
+            let p = updater
+                .store()
+                .profile_by_alias(TENANT, &format!("user:u{i:02}"))
+                .await
+                .unwrap()
+                .expect("profile");
+            let mut users: Vec<String> = p.state.merged_user_ids.clone();
+            users.push(p.state.profile.user_id.clone());
+            users.sort();
+            let profile = &p.state.profile;
+            groups.insert((
+                users,
+                format!("{:?}", profile.counts),
+                profile.orders_count,
+                profile.orders_total_cents,
+                profile.refunded_cents,
+                format!("{:?}", profile.tags),
+            ));
+        }
+        assert_eq!(groups.len(), 50, "ten pairs merged, {lanes} lane(s)");
+        results.push(groups);
+    }
+    assert_eq!(results[0], results[1], "four lanes against one");
 }
 
 async fn talkers_segment(store: &ProfileStore, segment_id: &str) {

@@ -61,6 +61,9 @@ pub struct SegmentationArgs {
     /// Canonical events per consumer batch (one transaction).
     #[arg(long, default_value_t = SegmentationConfig::default().consume_batch)]
     consume_batch: usize,
+    /// Concurrent transactions per consumer batch on PostgreSQL.
+    #[arg(long, default_value_t = SegmentationConfig::default().consume_lanes)]
+    consume_lanes: usize,
     /// Background events per second while segment latency is measured.
     #[arg(long, default_value_t = 5_000)]
     background_rate: u32,
@@ -140,6 +143,7 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
             database: Some(database.clone()),
             consumer_group: format!("bench-{suffix}"),
             consume_batch: args.consume_batch,
+            consume_lanes: args.consume_lanes,
             ..SegmentationConfig::default()
         };
         let mut service_kafka = kafka.clone();
