@@ -20,7 +20,7 @@ use crate::headers;
 use crate::message::ReceivedMessage;
 use crate::producer::{Producer, Record};
 use context::Context;
-pub use handler::{BatchHandler, DeadLetter, HandlerError};
+pub use handler::{BatchHandler, DeadLetter, HandlerError, lane_of};
 use socialops_telemetry::set_parent_from_headers;
 
 pub struct ConsumerSettings {
@@ -374,6 +374,20 @@ mod tests {
         assert_eq!(last.get(&("a", 1)), Some(&9));
         assert_eq!(last.get(&("b", 0)), Some(&1));
         assert_eq!(last.len(), 3);
+    }
+
+    #[test]
+    fn a_user_keeps_one_lane_and_users_spread_over_all() {
+        assert_eq!(lane_of("acme", "ann", 1), 0);
+        assert_eq!(lane_of("acme", "ann", 0), 0);
+        let lane = lane_of("acme", "ann", 4);
+        assert!(lane < 4);
+        assert_eq!(lane_of("acme", "ann", 4), lane);
+        let mut used = [0_usize; 4];
+        for i in 0..1_000 {
+            used[lane_of("acme", &format!("user-{i}"), 4)] += 1;
+        }
+        assert!(used.iter().all(|&n| n > 150), "uneven lanes: {used:?}");
     }
 
     #[test]

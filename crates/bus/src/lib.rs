@@ -17,7 +17,9 @@ mod replay;
 
 pub use admin::{SERVICE_TOPIC_PARTITIONS, ensure_service_topics, ensure_topics};
 pub use config::{KafkaConfig, Topics};
-pub use consumer::{BatchHandler, ConsumerSettings, DeadLetter, HandlerError, run_consumer};
+pub use consumer::{
+    BatchHandler, ConsumerSettings, DeadLetter, HandlerError, lane_of, run_consumer,
+};
 pub use embedded::EmbeddedBroker;
 pub use error::BusError;
 pub use message::{OutgoingMessage, ReceivedMessage};

@@ -1,5 +1,6 @@
 use std::fmt;
 use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::message::ReceivedMessage;
 
@@ -59,4 +60,16 @@ pub trait BatchHandler: Send + Sync + 'static {
         &self,
         batch: &[ReceivedMessage],
     ) -> impl Future<Output = Result<Vec<DeadLetter>, HandlerError>> + Send;
+}
+
+/// The lane, of `lanes`, that a handler splitting its batch into concurrent transactions gives the
+/// user's messages: always the same one for the same user, so that a user's messages stay in one
+/// transaction and in order.
+pub fn lane_of(tenant_id: &str, user_id: &str, lanes: usize) -> usize {
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut hasher = DefaultHasher::new();
+    (tenant_id, user_id).hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
 }

@@ -1,8 +1,7 @@
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use prost::Message;
-use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage};
+use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage, lane_of};
 use socialops_proto::events::v1::SocialEvent;
 use tokio::task::JoinSet;
 
@@ -49,7 +48,9 @@ impl BatchHandler for EventHandler {
         let mut dead = Vec::new();
         for (index, message) in batch.iter().enumerate() {
             match decode(message) {
-                Ok(event) => lanes[lane_of(&event, self.lanes)].push(event),
+                Ok(event) => {
+                    lanes[lane_of(&event.tenant_id, &event.user_id, self.lanes)].push(event);
+                }
                 Err((reason, tenant)) => dead.push(DeadLetter::new(index, reason, tenant)),
             }
         }
@@ -74,14 +75,4 @@ impl BatchHandler for EventHandler {
         outcome?;
         Ok(dead)
     }
-}
-
-/// The lane of a user's events: always the same one, so that a user's events stay in order.
-fn lane_of(event: &SocialEvent, lanes: usize) -> usize {
-    if lanes <= 1 {
-        return 0;
-    }
-    let mut hasher = DefaultHasher::new();
-    (&event.tenant_id, &event.user_id).hash(&mut hasher);
-    (hasher.finish() % lanes as u64) as usize
 }
