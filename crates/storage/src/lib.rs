@@ -7,6 +7,7 @@
 pub mod clock;
 mod exclusive;
 pub mod processed;
+pub mod rows;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -281,6 +282,9 @@ impl SqlText {
         sqlx::AssertSqlSafe(self.sql)
     }
 }
+
+/// A query under construction, as `sqlx::query` returns it.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
 #[cfg(test)]
 mod sql_text_tests {

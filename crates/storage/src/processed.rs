@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, Row};
 
+use crate::rows::{ColumnType, Rows};
 use crate::{Backend, Db, SqlText};
-
-/// Three parameters a row, under SQLite's 32,766 parameters per statement.
-const ROWS_PER_INSERT: usize = 10_000;
 
 /// Keys deleted per statement when forgetting, so that no statement holds many row locks for long.
 const ROWS_PER_DELETE: usize = 5_000;
@@ -30,19 +28,20 @@ pub async fn mark_processed(
     let mut unique = keys.to_vec();
     unique.sort_unstable();
     unique.dedup();
+    let mut rows = Rows::new(&[ColumnType::Text, ColumnType::Text, ColumnType::Int]);
+    for (tenant, event_id) in &unique {
+        rows.push(*tenant).push(*event_id).push(now_us);
+    }
     let backend = Backend::of(conn);
     let mut new = HashSet::with_capacity(unique.len());
-    for chunk in unique.chunks(ROWS_PER_INSERT) {
+    for chunk in rows.chunks(backend) {
         let mut sql = SqlText::new(
             backend,
-            "INSERT INTO processed_events (tenant_id, event_id, processed_at_us) VALUES ",
+            "INSERT INTO processed_events (tenant_id, event_id, processed_at_us) ",
         );
-        sql.value_rows(chunk.len(), 3)
-            .push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id");
-        let mut query = sqlx::query(sql.into_sql());
-        for (tenant, event_id) in chunk {
-            query = query.bind(*tenant).bind(*event_id).bind(now_us);
-        }
+        chunk.push_source(&mut sql);
+        sql.push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id");
+        let query = chunk.bind(backend, sqlx::query(sql.into_sql()));
         for row in query.fetch_all(&mut *conn).await? {
             new.insert((row.try_get(0)?, row.try_get(1)?));
         }
