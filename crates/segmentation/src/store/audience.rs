@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use socialops_storage::rows::{ColumnType, Rows};
 use socialops_storage::{Backend, Row, SqlText};
 use sqlx::AnyConnection;
 
-use super::profiles::MAX_PARAMS;
 use crate::domain::RfmEdges;
 use crate::error::SegmentationError;
 
@@ -25,25 +25,33 @@ pub async fn log_transitions(
     tenant_id: &str,
     transitions: &[TransitionRow],
 ) -> Result<(), SegmentationError> {
+    let mut rows = Rows::new(&[
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Int,
+        ColumnType::Int,
+        ColumnType::Int,
+        ColumnType::Int,
+    ]);
+    for t in transitions {
+        rows.push(tenant_id)
+            .push(t.profile_id.as_str())
+            .push(t.from_stage)
+            .push(t.to_stage)
+            .push(t.at_us)
+            .push(t.cause);
+    }
     let backend = Backend::of(conn);
-    for chunk in transitions.chunks(MAX_PARAMS / 6) {
+    for chunk in rows.chunks(backend) {
         let mut sql = SqlText::new(
             backend,
-            "INSERT INTO stage_transitions (tenant_id, profile_id, from_stage, to_stage, at_us, cause) \
-             VALUES ",
+            "INSERT INTO stage_transitions (tenant_id, profile_id, from_stage, to_stage, at_us, cause) ",
         );
-        sql.value_rows(chunk.len(), 6);
-        let mut query = sqlx::query(sql.into_sql());
-        for t in chunk {
-            query = query
-                .bind(tenant_id)
-                .bind(t.profile_id.as_str())
-                .bind(t.from_stage)
-                .bind(t.to_stage)
-                .bind(t.at_us)
-                .bind(t.cause);
-        }
-        query.execute(&mut *conn).await?;
+        chunk.push_source(&mut sql);
+        chunk
+            .bind(backend, sqlx::query(sql.into_sql()))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -294,19 +302,22 @@ pub async fn add_active_days(
     tenant_id: &str,
     active: &[(i64, String)],
 ) -> Result<(), SegmentationError> {
+    let mut rows = Rows::new(&[ColumnType::Text, ColumnType::Int, ColumnType::Text]);
+    for (day, profile_id) in active {
+        rows.push(tenant_id).push(*day).push(profile_id.as_str());
+    }
     let backend = Backend::of(conn);
-    for chunk in active.chunks(MAX_PARAMS / 3) {
+    for chunk in rows.chunks(backend) {
         let mut sql = SqlText::new(
             backend,
-            "INSERT INTO active_days (tenant_id, day, profile_id) VALUES ",
+            "INSERT INTO active_days (tenant_id, day, profile_id) ",
         );
-        sql.value_rows(chunk.len(), 3)
-            .push(" ON CONFLICT (tenant_id, day, profile_id) DO NOTHING");
-        let mut query = sqlx::query(sql.into_sql());
-        for (day, profile_id) in chunk {
-            query = query.bind(tenant_id).bind(*day).bind(profile_id.as_str());
-        }
-        query.execute(&mut *conn).await?;
+        chunk.push_source(&mut sql);
+        sql.push(" ON CONFLICT (tenant_id, day, profile_id) DO NOTHING");
+        chunk
+            .bind(backend, sqlx::query(sql.into_sql()))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

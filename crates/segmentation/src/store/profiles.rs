@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
+use socialops_storage::rows::{ColumnType, Rows};
 use socialops_storage::{Backend, Row, SqlText};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -268,22 +269,25 @@ pub async fn insert_new_aliases(
     tenant_id: &str,
     aliases: &[(String, String)],
 ) -> Result<(), SegmentationError> {
+    let mut rows = Rows::new(&[ColumnType::Text; 3]);
+    for (alias, profile_id) in aliases {
+        rows.push(tenant_id)
+            .push(alias.as_str())
+            .push(profile_id.as_str());
+    }
     let backend = Backend::of(conn);
-    for chunk in aliases.chunks(MAX_PARAMS / 3) {
+    for chunk in rows.chunks(backend) {
         let mut sql = SqlText::new(
             backend,
-            "INSERT INTO aliases (tenant_id, alias, profile_id) VALUES ",
+            "INSERT INTO aliases (tenant_id, alias, profile_id) ",
         );
-        sql.value_rows(chunk.len(), 3)
-            .push(" ON CONFLICT (tenant_id, alias) DO NOTHING");
-        let mut query = sqlx::query(sql.into_sql());
-        for (alias, profile_id) in chunk {
-            query = query
-                .bind(tenant_id)
-                .bind(alias.as_str())
-                .bind(profile_id.as_str());
-        }
-        let inserted = query.execute(&mut *conn).await?.rows_affected();
+        chunk.push_source(&mut sql);
+        sql.push(" ON CONFLICT (tenant_id, alias) DO NOTHING");
+        let inserted = chunk
+            .bind(backend, sqlx::query(sql.into_sql()))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
         if inserted < chunk.len() as u64 {
             return Err(SegmentationError::Conflict(format!(
                 "{} of {} new aliases were linked by a concurrent transaction",
@@ -372,47 +376,56 @@ pub async fn save_profiles(
 ) -> Result<(), SegmentationError> {
     let backend = Backend::of(conn);
     let columns = &*WRITE_COLUMNS;
-    for chunk in profiles.chunks(MAX_PARAMS / columns.len()) {
+    let types: Vec<ColumnType> = columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "tenant_id" | "profile_id" | "doc" => ColumnType::Text,
+            _ => ColumnType::Int,
+        })
+        .collect();
+    let mut rows = Rows::new(&types);
+    for stored in profiles {
+        let p = &stored.state.profile;
+        let score = |f: fn(&RfmScore) -> u8| p.rfm.as_ref().map(|s| i64::from(f(s)));
+        rows.push(p.tenant_id.as_str())
+            .push(p.user_id.as_str())
+            .push(stage_code(p.stage))
+            .push(tier_code(p.tier))
+            .push(score(|s| s.recency))
+            .push(score(|s| s.frequency))
+            .push(score(|s| s.monetary))
+            .push(i64::from(p.following))
+            .push(platforms_mask(&p.platforms))
+            .push(p.orders_count as i64)
+            .push(p.orders_total_cents)
+            .push(p.refunded_cents)
+            .push(p.first_seen_at_us)
+            .push(p.last_seen_at_us)
+            .push(p.last_interaction_at_us)
+            .push(p.first_order_at_us)
+            .push(p.last_order_at_us)
+            .push(stored.next_check_at_us);
+        for event_type in EVENT_TYPES {
+            rows.push(i64::try_from(p.count(event_type)).unwrap_or(i64::MAX));
+        }
+        rows.push(encode_doc(&stored.state)).push(now_us);
+    }
+    let updates: Vec<String> = columns[2..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    for chunk in rows.chunks(backend) {
         let mut sql = SqlText::new(
             backend,
-            &format!("INSERT INTO profiles ({}) VALUES ", columns.join(", ")),
+            &format!("INSERT INTO profiles ({}) ", columns.join(", ")),
         );
-        sql.value_rows(chunk.len(), columns.len());
-        let updates: Vec<String> = columns[2..]
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
+        chunk.push_source(&mut sql);
         sql.push(" ON CONFLICT (tenant_id, profile_id) DO UPDATE SET ")
             .push(&updates.join(", "));
-        let mut query = sqlx::query(sql.into_sql());
-        for stored in chunk {
-            let p = &stored.state.profile;
-            let score = |f: fn(&RfmScore) -> u8| p.rfm.as_ref().map(|s| i64::from(f(s)));
-            query = query
-                .bind(p.tenant_id.as_str())
-                .bind(p.user_id.as_str())
-                .bind(stage_code(p.stage))
-                .bind(tier_code(p.tier))
-                .bind(score(|s| s.recency))
-                .bind(score(|s| s.frequency))
-                .bind(score(|s| s.monetary))
-                .bind(i64::from(p.following))
-                .bind(platforms_mask(&p.platforms))
-                .bind(p.orders_count as i64)
-                .bind(p.orders_total_cents)
-                .bind(p.refunded_cents)
-                .bind(p.first_seen_at_us)
-                .bind(p.last_seen_at_us)
-                .bind(p.last_interaction_at_us)
-                .bind(p.first_order_at_us)
-                .bind(p.last_order_at_us)
-                .bind(stored.next_check_at_us);
-            for event_type in EVENT_TYPES {
-                query = query.bind(i64::try_from(p.count(event_type)).unwrap_or(i64::MAX));
-            }
-            query = query.bind(encode_doc(&stored.state)).bind(now_us);
-        }
-        query.execute(&mut *conn).await?;
+        chunk
+            .bind(backend, sqlx::query(sql.into_sql()))
+            .execute(&mut *conn)
+            .await?;
     }
     save_orders(conn, profiles).await
 }
@@ -421,43 +434,43 @@ async fn save_orders(
     conn: &mut AnyConnection,
     profiles: &[&StoredProfile],
 ) -> Result<(), SegmentationError> {
-    let changed: Vec<(&str, &str, &str, &Order)> = profiles
-        .iter()
-        .flat_map(|stored| {
-            let p = &stored.state.profile;
-            stored
-                .state
-                .order_ids
-                .iter()
-                .zip(&p.orders)
-                .filter(|(id, order)| {
-                    stored.saved_orders.get(id.as_str()) != Some(&order.refunded_cents)
-                })
-                .map(|(id, order)| (p.tenant_id.as_str(), p.user_id.as_str(), id.as_str(), order))
-        })
-        .collect();
+    let mut rows = Rows::new(&[
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Int,
+        ColumnType::Int,
+        ColumnType::Int,
+    ]);
+    for stored in profiles {
+        let p = &stored.state.profile;
+        for (id, order) in stored.state.order_ids.iter().zip(&p.orders) {
+            if stored.saved_orders.get(id.as_str()) != Some(&order.refunded_cents) {
+                rows.push(p.tenant_id.as_str())
+                    .push(p.user_id.as_str())
+                    .push(id.as_str())
+                    .push(order.at_us)
+                    .push(order.amount_cents)
+                    .push(order.refunded_cents);
+            }
+        }
+    }
     let backend = Backend::of(conn);
-    for chunk in changed.chunks(MAX_PARAMS / 6) {
+    for chunk in rows.chunks(backend) {
         let mut sql = SqlText::new(
             backend,
             "INSERT INTO orders (tenant_id, profile_id, order_id, at_us, amount_cents, \
-             refunded_cents) VALUES ",
+             refunded_cents) ",
         );
-        sql.value_rows(chunk.len(), 6).push(
+        chunk.push_source(&mut sql);
+        sql.push(
             " ON CONFLICT (tenant_id, profile_id, order_id) \
              DO UPDATE SET refunded_cents = excluded.refunded_cents",
         );
-        let mut query = sqlx::query(sql.into_sql());
-        for (tenant_id, profile_id, order_id, order) in chunk {
-            query = query
-                .bind(*tenant_id)
-                .bind(*profile_id)
-                .bind(*order_id)
-                .bind(order.at_us)
-                .bind(order.amount_cents)
-                .bind(order.refunded_cents);
-        }
-        query.execute(&mut *conn).await?;
+        chunk
+            .bind(backend, sqlx::query(sql.into_sql()))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
