@@ -18,7 +18,11 @@ pub struct SegmentationConfig {
     /// PostgreSQL or SQLite; unset means `segmentation.db` under the data directory.
     pub database: Option<DatabaseConfig>,
     pub consumer_group: String,
-    /// Most canonical events folded into profiles per consumer batch (one transaction).
+    /// Most canonical events folded into profiles per consumer batch (one transaction per lane).
+    /// A batch only fills up when the consumer is behind (it lingers 20 ms after the first event,
+    /// then takes what has arrived), and then a larger one folds more of a user's events into one
+    /// profile write: catching up on PostgreSQL went from ~20,000 to ~55,000 events/s between 2,000
+    /// and 20,000.
     pub consume_batch: usize,
     /// Transactions a consumer batch is split into, by user, running at the same time (PostgreSQL;
     /// SQLite has one writer and always uses one).
@@ -49,7 +53,7 @@ impl Default for SegmentationConfig {
             grpc_listen: SocketAddr::from(([0, 0, 0, 0], 50052)),
             database: None,
             consumer_group: "socialops-segmentation".into(),
-            consume_batch: 2_000,
+            consume_batch: 20_000,
             consume_lanes: 2,
             relay_batch: 2_000,
             sweep_interval: Duration::from_secs(60),
