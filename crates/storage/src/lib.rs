@@ -322,4 +322,32 @@ pub mod testing {
             }
         }
     }
+
+    /// A fresh PostgreSQL database beside `SOCIALOPS_TEST_DATABASE_URL`'s, its name starting with
+    /// `prefix`; `None` where [`required_env`] gives none.
+    pub async fn scratch_postgres(prefix: &str) -> Option<String> {
+        let admin = required_env("SOCIALOPS_TEST_DATABASE_URL")?;
+        Some(
+            crate::create_scratch_postgres(&admin, prefix)
+                .await
+                .expect("scratch database"),
+        )
+    }
+
+    /// A pool of two connections to `url`, after running `statements` (a test's tables) on it.
+    pub async fn open(url: &str, statements: &[&str]) -> crate::Db {
+        let db = crate::Db::connect(&crate::DatabaseConfig {
+            url: url.to_owned(),
+            max_connections: 2,
+        })
+        .await
+        .expect("connect");
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(*statement))
+                .execute(db.pool())
+                .await
+                .expect("test table");
+        }
+        db
+    }
 }

@@ -2,30 +2,18 @@
 
 use std::time::{Duration, Instant};
 
-use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, Db, create_scratch_postgres};
+use socialops_storage::testing::{open, scratch_postgres};
+use socialops_storage::{DatabaseConfig, Db};
 
 const CLASS: i32 = 0x5445_5354;
 
-async fn replica(url: &str) -> Db {
-    Db::connect(&DatabaseConfig {
-        url: url.to_owned(),
-        max_connections: 2,
-    })
-    .await
-    .expect("connect")
-}
-
 #[tokio::test]
 async fn one_replica_at_a_time_holds_the_lock_on_postgres() {
-    let Some(admin) = required_env("SOCIALOPS_TEST_DATABASE_URL") else {
+    let Some(url) = scratch_postgres("exclusive").await else {
         return;
     };
-    let url = create_scratch_postgres(&admin, "exclusive")
-        .await
-        .expect("scratch database");
-    let first = replica(&url).await;
-    let second = replica(&url).await;
+    let first = open(&url, &[]).await;
+    let second = open(&url, &[]).await;
 
     let held = first.try_exclusive(CLASS, 1).await.unwrap();
     assert!(held.is_some(), "a free lock is taken");

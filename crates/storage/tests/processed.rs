@@ -4,26 +4,13 @@
 use std::time::Duration;
 
 use socialops_storage::processed::{dedup_cutoff, forget_processed, mark_processed};
-use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, Db, create_scratch_postgres};
+use socialops_storage::testing::{open, scratch_postgres};
+use socialops_storage::{DatabaseConfig, Db};
 
 /// What the services' migrations create.
 const TABLE: &str = "CREATE TABLE processed_events (tenant_id TEXT NOT NULL, event_id TEXT NOT NULL, \
                      processed_at_us BIGINT NOT NULL, PRIMARY KEY (tenant_id, event_id))";
 const INDEX: &str = "CREATE INDEX processed_events_by_time ON processed_events (processed_at_us)";
-
-async fn open(url: &str) -> Db {
-    let db = Db::connect(&DatabaseConfig {
-        url: url.to_owned(),
-        max_connections: 2,
-    })
-    .await
-    .expect("connect");
-    for statement in [TABLE, INDEX] {
-        sqlx::query(statement).execute(db.pool()).await.unwrap();
-    }
-    db
-}
 
 async fn keys_are_new_once_and_forgotten_by_age(db: &Db) {
     let mut conn = db.pool().acquire().await.unwrap();
@@ -76,13 +63,10 @@ async fn keys_are_new_once_and_forgotten_by_age(db: &Db) {
 
 #[tokio::test]
 async fn processed_keys_on_postgres() {
-    let Some(admin) = required_env("SOCIALOPS_TEST_DATABASE_URL") else {
+    let Some(url) = scratch_postgres("processed").await else {
         return;
     };
-    let url = create_scratch_postgres(&admin, "processed")
-        .await
-        .expect("scratch database");
-    let db = open(&url).await;
+    let db = open(&url, &[TABLE, INDEX]).await;
     keys_are_new_once_and_forgotten_by_age(&db).await;
     db.close().await;
 }
@@ -90,7 +74,11 @@ async fn processed_keys_on_postgres() {
 #[tokio::test]
 async fn processed_keys_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(&DatabaseConfig::sqlite_file(&dir.path().join("processed.db")).url).await;
+    let db = open(
+        &DatabaseConfig::sqlite_file(&dir.path().join("processed.db")).url,
+        &[TABLE, INDEX],
+    )
+    .await;
     keys_are_new_once_and_forgotten_by_age(&db).await;
     db.close().await;
 }

@@ -3,22 +3,11 @@
 //! statement can bind are split.
 
 use socialops_storage::rows::{ColumnType, Rows};
-use socialops_storage::testing::required_env;
-use socialops_storage::{Backend, DatabaseConfig, Db, Row, SqlText, create_scratch_postgres};
+use socialops_storage::testing::{open, scratch_postgres};
+use socialops_storage::{Backend, DatabaseConfig, Db, Row, SqlText};
 
 const TABLE: &str =
     "CREATE TABLE items (id TEXT NOT NULL PRIMARY KEY, n BIGINT, note TEXT NOT NULL)";
-
-async fn open(url: &str) -> Db {
-    let db = Db::connect(&DatabaseConfig {
-        url: url.to_owned(),
-        max_connections: 2,
-    })
-    .await
-    .expect("connect");
-    sqlx::query(TABLE).execute(db.pool()).await.unwrap();
-    db
-}
 
 async fn insert(db: &Db, rows: &Rows<'_>) -> u64 {
     let backend = db.backend();
@@ -92,18 +81,19 @@ async fn round_trip(db: &Db) {
 #[tokio::test]
 async fn rows_round_trip_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(&DatabaseConfig::sqlite_file(&dir.path().join("rows.db")).url).await;
+    let db = open(
+        &DatabaseConfig::sqlite_file(&dir.path().join("rows.db")).url,
+        &[TABLE],
+    )
+    .await;
     round_trip(&db).await;
 }
 
 #[tokio::test]
 async fn rows_round_trip_on_postgres() {
-    let Some(admin) = required_env("SOCIALOPS_TEST_DATABASE_URL") else {
+    let Some(url) = scratch_postgres("storage_rows").await else {
         return;
     };
-    let url = create_scratch_postgres(&admin, "storage_rows")
-        .await
-        .unwrap();
-    let db = open(&url).await;
+    let db = open(&url, &[TABLE]).await;
     round_trip(&db).await;
 }
