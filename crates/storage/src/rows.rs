@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
+use sqlx::AnyConnection;
 
 use crate::{AnyQuery, Backend, SqlText};
 
@@ -87,6 +88,29 @@ impl<'a> Rows<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// Inserts the rows: `head` (`INSERT INTO t (…) `), their source and `tail` (an `ON CONFLICT`
+    /// clause, say), one statement per chunk. Returns the number of rows inserted or updated.
+    pub async fn insert(
+        &self,
+        conn: &mut AnyConnection,
+        head: &str,
+        tail: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let backend = Backend::of(conn);
+        let mut affected = 0;
+        for chunk in self.chunks(backend) {
+            let mut sql = SqlText::new(backend, head);
+            chunk.push_source(&mut sql);
+            sql.push(tail);
+            affected += chunk
+                .bind(backend, sqlx::query(sql.into_sql()))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+        }
+        Ok(affected)
     }
 
     /// The rows split into as many statements as the backend needs.

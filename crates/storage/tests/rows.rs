@@ -4,26 +4,20 @@
 
 use socialops_storage::rows::{ColumnType, Rows};
 use socialops_storage::testing::{open, scratch_postgres};
-use socialops_storage::{Backend, DatabaseConfig, Db, Row, SqlText};
+use socialops_storage::{Backend, DatabaseConfig, Db, Row};
 
 const TABLE: &str =
     "CREATE TABLE items (id TEXT NOT NULL PRIMARY KEY, n BIGINT, note TEXT NOT NULL)";
 
 async fn insert(db: &Db, rows: &Rows<'_>) -> u64 {
-    let backend = db.backend();
-    let mut inserted = 0;
-    for chunk in rows.chunks(backend) {
-        let mut sql = SqlText::new(backend, "INSERT INTO items (id, n, note) ");
-        chunk.push_source(&mut sql);
-        sql.push(" ON CONFLICT (id) DO UPDATE SET n = excluded.n, note = excluded.note");
-        inserted += chunk
-            .bind(backend, sqlx::query(sql.into_sql()))
-            .execute(db.pool())
-            .await
-            .unwrap()
-            .rows_affected();
-    }
-    inserted
+    let mut conn = db.pool().acquire().await.unwrap();
+    rows.insert(
+        &mut conn,
+        "INSERT INTO items (id, n, note) ",
+        " ON CONFLICT (id) DO UPDATE SET n = excluded.n, note = excluded.note",
+    )
+    .await
+    .unwrap()
 }
 
 async fn round_trip(db: &Db) {

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use socialops_storage::Row;
 use socialops_storage::rows::{ColumnType, Rows};
-use socialops_storage::{Backend, Row, SqlText};
 use sqlx::AnyConnection;
 
 use crate::domain::RfmEdges;
@@ -41,18 +41,12 @@ pub async fn log_transitions(
             .push(t.at_us)
             .push(t.cause);
     }
-    let backend = Backend::of(conn);
-    for chunk in rows.chunks(backend) {
-        let mut sql = SqlText::new(
-            backend,
-            "INSERT INTO stage_transitions (tenant_id, profile_id, from_stage, to_stage, at_us, cause) ",
-        );
-        chunk.push_source(&mut sql);
-        chunk
-            .bind(backend, sqlx::query(sql.into_sql()))
-            .execute(&mut *conn)
-            .await?;
-    }
+    rows.insert(
+        conn,
+        "INSERT INTO stage_transitions (tenant_id, profile_id, from_stage, to_stage, at_us, cause) ",
+        "",
+    )
+    .await?;
     Ok(())
 }
 
@@ -306,19 +300,12 @@ pub async fn add_active_days(
     for (day, profile_id) in active {
         rows.push(tenant_id).push(*day).push(profile_id.as_str());
     }
-    let backend = Backend::of(conn);
-    for chunk in rows.chunks(backend) {
-        let mut sql = SqlText::new(
-            backend,
-            "INSERT INTO active_days (tenant_id, day, profile_id) ",
-        );
-        chunk.push_source(&mut sql);
-        sql.push(" ON CONFLICT (tenant_id, day, profile_id) DO NOTHING");
-        chunk
-            .bind(backend, sqlx::query(sql.into_sql()))
-            .execute(&mut *conn)
-            .await?;
-    }
+    rows.insert(
+        conn,
+        "INSERT INTO active_days (tenant_id, day, profile_id) ",
+        " ON CONFLICT (tenant_id, day, profile_id) DO NOTHING",
+    )
+    .await?;
     Ok(())
 }
 

@@ -59,11 +59,28 @@ fn read_columns() -> Vec<String> {
 pub(crate) static PROFILE_SELECT: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {} FROM profiles", read_columns().join(", ")));
 
-/// Columns written by [`save_profiles`]: what is read, plus `updated_at_us`.
-static WRITE_COLUMNS: LazyLock<Vec<String>> = LazyLock::new(|| {
+/// What [`save_profiles`] writes: the columns read plus `updated_at_us`, as column types, the
+/// insert's head and its `ON CONFLICT` tail.
+static PROFILE_UPSERT: LazyLock<(Vec<ColumnType>, String, String)> = LazyLock::new(|| {
     let mut columns = read_columns();
     columns.push("updated_at_us".to_owned());
-    columns
+    let types = columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "tenant_id" | "profile_id" | "doc" => ColumnType::Text,
+            _ => ColumnType::Int,
+        })
+        .collect();
+    let head = format!("INSERT INTO profiles ({}) ", columns.join(", "));
+    let updates: Vec<String> = columns[2..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let tail = format!(
+        " ON CONFLICT (tenant_id, profile_id) DO UPDATE SET {}",
+        updates.join(", ")
+    );
+    (types, head, tail)
 });
 
 /// The bit of `platform` (one of [`PLATFORMS`]) in the `platforms` column.
@@ -275,26 +292,19 @@ pub async fn insert_new_aliases(
             .push(alias.as_str())
             .push(profile_id.as_str());
     }
-    let backend = Backend::of(conn);
-    for chunk in rows.chunks(backend) {
-        let mut sql = SqlText::new(
-            backend,
+    let inserted = rows
+        .insert(
+            conn,
             "INSERT INTO aliases (tenant_id, alias, profile_id) ",
-        );
-        chunk.push_source(&mut sql);
-        sql.push(" ON CONFLICT (tenant_id, alias) DO NOTHING");
-        let inserted = chunk
-            .bind(backend, sqlx::query(sql.into_sql()))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        if inserted < chunk.len() as u64 {
-            return Err(SegmentationError::Conflict(format!(
-                "{} of {} new aliases were linked by a concurrent transaction",
-                chunk.len() as u64 - inserted,
-                chunk.len()
-            )));
-        }
+            " ON CONFLICT (tenant_id, alias) DO NOTHING",
+        )
+        .await?;
+    if inserted < rows.len() as u64 {
+        return Err(SegmentationError::Conflict(format!(
+            "{} of {} new aliases were linked by a concurrent transaction",
+            rows.len() as u64 - inserted,
+            rows.len()
+        )));
     }
     Ok(())
 }
@@ -374,16 +384,8 @@ pub async fn save_profiles(
     profiles: &[&StoredProfile],
     now_us: i64,
 ) -> Result<(), SegmentationError> {
-    let backend = Backend::of(conn);
-    let columns = &*WRITE_COLUMNS;
-    let types: Vec<ColumnType> = columns
-        .iter()
-        .map(|c| match c.as_str() {
-            "tenant_id" | "profile_id" | "doc" => ColumnType::Text,
-            _ => ColumnType::Int,
-        })
-        .collect();
-    let mut rows = Rows::new(&types);
+    let (types, head, tail) = &*PROFILE_UPSERT;
+    let mut rows = Rows::new(types);
     for stored in profiles {
         let p = &stored.state.profile;
         let score = |f: fn(&RfmScore) -> u8| p.rfm.as_ref().map(|s| i64::from(f(s)));
@@ -410,23 +412,7 @@ pub async fn save_profiles(
         }
         rows.push(encode_doc(&stored.state)).push(now_us);
     }
-    let updates: Vec<String> = columns[2..]
-        .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    for chunk in rows.chunks(backend) {
-        let mut sql = SqlText::new(
-            backend,
-            &format!("INSERT INTO profiles ({}) ", columns.join(", ")),
-        );
-        chunk.push_source(&mut sql);
-        sql.push(" ON CONFLICT (tenant_id, profile_id) DO UPDATE SET ")
-            .push(&updates.join(", "));
-        chunk
-            .bind(backend, sqlx::query(sql.into_sql()))
-            .execute(&mut *conn)
-            .await?;
-    }
+    rows.insert(conn, head, tail).await?;
     save_orders(conn, profiles).await
 }
 
@@ -455,23 +441,13 @@ async fn save_orders(
             }
         }
     }
-    let backend = Backend::of(conn);
-    for chunk in rows.chunks(backend) {
-        let mut sql = SqlText::new(
-            backend,
-            "INSERT INTO orders (tenant_id, profile_id, order_id, at_us, amount_cents, \
-             refunded_cents) ",
-        );
-        chunk.push_source(&mut sql);
-        sql.push(
-            " ON CONFLICT (tenant_id, profile_id, order_id) \
-             DO UPDATE SET refunded_cents = excluded.refunded_cents",
-        );
-        chunk
-            .bind(backend, sqlx::query(sql.into_sql()))
-            .execute(&mut *conn)
-            .await?;
-    }
+    rows.insert(
+        conn,
+        "INSERT INTO orders (tenant_id, profile_id, order_id, at_us, amount_cents, refunded_cents) ",
+        " ON CONFLICT (tenant_id, profile_id, order_id) \
+         DO UPDATE SET refunded_cents = excluded.refunded_cents",
+    )
+    .await?;
     Ok(())
 }
 
