@@ -228,20 +228,59 @@ impl<H: BatchHandler> Batcher<'_, H> {
         }
     }
 
+    /// Handles the batch, retrying transient failures. A permanent failure splits the range in
+    /// halves, handled in order, until the message that causes it stands alone; that message is
+    /// dead-lettered with the error as its reason and everything else takes effect.
     async fn handle_with_retry(&self, messages: &[ReceivedMessage]) -> Vec<DeadLetter> {
+        let mut letters = Vec::new();
+        // A stack of ranges still to handle, the next one on top, so the batch keeps its order.
+        let mut pending = vec![0..messages.len()];
+        while let Some(range) = pending.pop() {
+            let start = range.start;
+            match self.handle_range(&messages[range.clone()]).await {
+                Ok(range_letters) => letters.extend(range_letters.into_iter().map(|mut letter| {
+                    letter.index += start;
+                    letter
+                })),
+                Err(e) if range.len() == 1 => {
+                    let message = &messages[start];
+                    warn!(group = %self.settings.group_id, topic = %message.topic, partition = message.partition, offset = message.offset, error = %e, "message failed permanently");
+                    letters.push(DeadLetter::new(
+                        start,
+                        format!("permanent failure: {e}"),
+                        tenant_of(message),
+                    ));
+                }
+                Err(e) => {
+                    let middle = start + range.len() / 2;
+                    debug!(group = %self.settings.group_id, size = range.len(), error = %e, "isolating a permanent failure");
+                    pending.push(middle..range.end);
+                    pending.push(start..middle);
+                }
+            }
+        }
+        letters
+    }
+
+    /// One handler call, retried while its failure is transient; a permanent failure is returned.
+    async fn handle_range(
+        &self,
+        messages: &[ReceivedMessage],
+    ) -> Result<Vec<DeadLetter>, HandlerError> {
         let span =
             info_span!("consume_batch", group = %self.settings.group_id, size = messages.len());
         if let Some(first) = messages.first() {
             set_parent_from_headers(&span, |name| first.header_str(name).map(str::to_owned));
         }
         let attempt = || self.handler.handle(messages).instrument(span.clone());
-        let retrying = attempt.retry(backoff()).sleep(tokio::time::sleep).notify(|e: &HandlerError, wait: Duration| {
-            warn!(group = %self.settings.group_id, error = %e, retry_in_ms = wait.as_millis() as u64, "batch handler failed");
-        });
-        match retrying.await {
-            Ok(letters) => letters,
-            Err(_) => unreachable!("the backoff retries without limit"),
-        }
+        attempt
+            .retry(backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e: &HandlerError| !e.is_permanent())
+            .notify(|e: &HandlerError, wait: Duration| {
+                warn!(group = %self.settings.group_id, error = %e, retry_in_ms = wait.as_millis() as u64, "batch handler failed");
+            })
+            .await
     }
 
     async fn dead_letter_with_retry(&self, doomed: &[Doomed<'_>]) {
@@ -275,6 +314,13 @@ impl<H: BatchHandler> Batcher<'_, H> {
                 .increment(1);
         }
     }
+}
+
+/// The tenant of a message keyed `tenant:user`, for the dead letter's headers.
+fn tenant_of(message: &ReceivedMessage) -> Option<String> {
+    let key = std::str::from_utf8(message.key.as_deref()?).ok()?;
+    let (tenant, _) = key.split_once(':')?;
+    (!tenant.is_empty()).then(|| tenant.to_owned())
 }
 
 fn backoff() -> ExponentialBuilder {

@@ -6,6 +6,7 @@
 
 pub mod clock;
 mod exclusive;
+pub mod failure;
 pub mod processed;
 pub mod rows;
 
@@ -48,8 +49,8 @@ impl Backend {
     }
 }
 
-/// Where a service keeps its data.
-#[derive(Debug, Clone, Deserialize)]
+/// Where a service keeps its data. `Debug` shows the URL without its password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://…` or `sqlite://path/to/file.db`.
@@ -60,6 +61,43 @@ pub struct DatabaseConfig {
 
 fn default_max_connections() -> u32 {
     8
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/db?password=secret` → `scheme://user:***@host/db?password=***`.
+pub fn redacted_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| authority_start + i);
+        if let Some(at) = out[authority_start..authority_end].rfind('@')
+            && let Some(colon) = out[authority_start..authority_start + at].find(':')
+        {
+            out.replace_range(authority_start + colon + 1..authority_start + at, "***");
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let query: Vec<String> = out[query_start + 1..]
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.truncate(query_start + 1);
+        out.push_str(&query.join("&"));
+    }
+    out
 }
 
 impl DatabaseConfig {
@@ -285,6 +323,27 @@ impl SqlText {
 
 /// A query under construction, as `sqlx::query` returns it.
 pub type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+#[cfg(test)]
+mod config_tests {
+    #[test]
+    fn debug_of_a_database_config_hides_the_password() {
+        let config = super::DatabaseConfig {
+            url: "postgres://svc:s3cr3t@db:5432/seg?sslmode=require&password=other".into(),
+            max_connections: 8,
+        };
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("s3cr3t") && !printed.contains("other"),
+            "{printed}"
+        );
+        assert!(printed.contains("postgres://svc:***@db:5432/seg?sslmode=require&password=***"));
+        assert_eq!(
+            super::redacted_url("sqlite:///tmp/x.db?mode=rwc"),
+            "sqlite:///tmp/x.db?mode=rwc"
+        );
+    }
+}
 
 #[cfg(test)]
 mod sql_text_tests {

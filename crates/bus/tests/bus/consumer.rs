@@ -322,3 +322,81 @@ async fn send_tombstone(config: &socialops_bus::KafkaConfig, topic: &str, key: &
         .await
         .expect("tombstone delivered");
 }
+
+#[tokio::test]
+async fn a_permanent_failure_dead_letters_only_the_message_that_causes_it() {
+    let Some(config) = kafka() else { return };
+    let t = topics(&config, 2, 1).await;
+    let (source, dlq) = (&t[0], &t[1]);
+    let producer = Producer::new(&config).unwrap();
+    let names: Vec<String> = (0..40)
+        .map(|i| match i {
+            7 | 23 => format!("poison-{i}"),
+            _ => format!("ok-{i}"),
+        })
+        .collect();
+    let messages: Vec<_> = names
+        .iter()
+        .map(|name| OutgoingMessage::new(source, Some(format!("brand:{name}")), name.as_str()))
+        .collect();
+    producer.send_all(&messages).await.unwrap();
+
+    // Like a store that refuses a batch holding a value it cannot keep: nothing of it is kept.
+    let recorder = Recorder::new(Box::new(|_, batch| {
+        match batch.iter().any(|m| {
+            m.payload
+                .as_deref()
+                .is_some_and(|p| p.starts_with(b"poison"))
+        }) {
+            true => Err(HandlerError::permanent("text holds a NUL character")),
+            false => Ok(Vec::new()),
+        }
+    }));
+    let running = start(
+        &config,
+        settings(&unique("g"), source, dlq),
+        recorder.clone(),
+    );
+    recorder.wait_until(|r| r.accepted().len() >= 38).await;
+    producer
+        .send(&OutgoingMessage::new(source, None, "ok-later"))
+        .await
+        .unwrap();
+    recorder
+        .wait_until(|r| payloads(&r.accepted()).contains(&"ok-later".to_owned()))
+        .await;
+    running.stop().await;
+
+    let mut expected: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("ok"))
+        .cloned()
+        .collect();
+    expected.push("ok-later".into());
+    assert_eq!(
+        payloads(&recorder.accepted()),
+        expected,
+        "every good message takes effect once, in order"
+    );
+    let mut dead = read_topic(&config, dlq, 2).await;
+    dead.sort_by_key(|m| m.offset);
+    assert_eq!(payloads(&dead), ["poison-7", "poison-23"]);
+    for (m, offset) in dead.iter().zip(["7", "23"]) {
+        assert_eq!(m.header_str(headers::DLQ_OFFSET), Some(offset));
+        assert_eq!(
+            m.header_str(headers::DLQ_REASON),
+            Some("permanent failure: text holds a NUL character")
+        );
+        assert_eq!(m.header_str(headers::DLQ_TENANT), Some("brand"));
+    }
+}
+
+#[test]
+fn errors_are_classified_by_their_source() {
+    // Field 1, length-delimited, announcing 5 bytes that are not there.
+    let decode = <String as prost::Message>::decode(&[0x0a, 0x05, b'x'][..]).unwrap_err();
+    assert!(HandlerError::from(decode).is_permanent());
+    assert!(!HandlerError::from(sqlx::Error::PoolTimedOut).is_permanent());
+    assert!(!HandlerError::msg("store unavailable").is_permanent());
+    assert!(HandlerError::permanent("unknown campaign").is_permanent());
+}
