@@ -137,13 +137,25 @@ impl Validator {
                 return Err(Rejection::Missing("attributes key"));
             }
             limit("attributes key", key, MAX_ATTRIBUTE_KEY_CHARS)?;
-            limit("attributes value", value, self.limits.max_text_chars)?;
+            if key.chars().any(char::is_control) {
+                return Err(Rejection::ControlCharacters("attributes key"));
+            }
+            self.text("attributes value", value)?;
         }
         Ok(())
     }
 
+    /// Free text: within the length limit, and no control character but tab and line breaks, since
+    /// PostgreSQL cannot store a NUL in text or JSON.
     fn text(&self, field: &'static str, value: &str) -> Result<(), Rejection> {
-        limit(field, value, self.limits.max_text_chars)
+        limit(field, value, self.limits.max_text_chars)?;
+        if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(Rejection::ControlCharacters(field));
+        }
+        Ok(())
     }
 
     fn payload(&self, payload: &mut Payload) -> Result<(), Rejection> {
@@ -464,6 +476,31 @@ mod tests {
             validator()
                 .canonicalise(event(order(0, "USD")), now())
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn text_holds_no_control_character_but_tab_and_line_breaks() {
+        assert_eq!(
+            reject(event(comment("nul \u{0} inside"))),
+            "comment.text: contains control characters"
+        );
+        assert_eq!(
+            reject(event(comment("bell \u{7}"))),
+            "comment.text: contains control characters"
+        );
+        assert!(
+            validator()
+                .canonicalise(event(comment("line one\r\n\tline two")), now())
+                .is_ok()
+        );
+        let mut with_attribute = event(comment("fine"));
+        with_attribute
+            .attributes
+            .insert("campaign".into(), "a\u{0}b".into());
+        assert_eq!(
+            reject(with_attribute),
+            "attributes value: contains control characters"
         );
     }
 
