@@ -19,4 +19,4 @@ mod status;
 pub use client::{ClientInterceptor, connect};
 pub use server::GrpcServer;
 pub use service::{RunningService, ServiceError};
-pub use status::client_status;
+pub use status::{client_status, database_code, database_status};

@@ -33,7 +33,8 @@ impl IngestionError {
             Self::InvalidArgument(_) => Code::InvalidArgument,
             Self::NotFound(_) => Code::NotFound,
             Self::Auth(e) => e.code(),
-            Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
+            Self::Database(e) => socialops_grpc::database_code(e),
+            Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
             Self::Corrupt(_) | Self::Config(_) | Self::Service(_) => Code::Internal,
         }
     }
@@ -41,6 +42,9 @@ impl IngestionError {
 
 impl From<IngestionError> for Status {
     fn from(error: IngestionError) -> Self {
-        socialops_grpc::client_status(error.code(), &error)
+        match &error {
+            IngestionError::Database(e) => socialops_grpc::database_status(e),
+            _ => socialops_grpc::client_status(error.code(), &error),
+        }
     }
 }

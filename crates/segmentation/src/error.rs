@@ -47,7 +47,8 @@ impl SegmentationError {
             Self::NotFound(_) => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Auth(e) => e.code(),
-            Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
+            Self::Database(e) => socialops_grpc::database_code(e),
+            Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
             Self::Conflict(_) => Code::Aborted,
             Self::Corrupt(_) | Self::Config(_) | Self::Runtime(_) | Self::Service(_) => {
                 Code::Internal
@@ -67,6 +68,9 @@ impl SegmentationError {
 
 impl From<SegmentationError> for Status {
     fn from(error: SegmentationError) -> Self {
-        socialops_grpc::client_status(error.code(), &error)
+        match &error {
+            SegmentationError::Database(e) => socialops_grpc::database_status(e),
+            _ => socialops_grpc::client_status(error.code(), &error),
+        }
     }
 }

@@ -53,7 +53,8 @@ impl SentimentError {
             Self::Conflict(_) => Code::Aborted,
             Self::Lagged(_) => Code::ResourceExhausted,
             Self::Auth(e) => e.code(),
-            Self::Database(_) | Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
+            Self::Database(e) => socialops_grpc::database_code(e),
+            Self::Storage(_) | Self::Bus(_) => Code::Unavailable,
             Self::Corrupt(_) | Self::Config(_) | Self::Runtime(_) | Self::Service(_) => {
                 Code::Internal
             }
@@ -72,7 +73,10 @@ impl SentimentError {
 
 impl From<SentimentError> for Status {
     fn from(error: SentimentError) -> Self {
-        socialops_grpc::client_status(error.code(), &error)
+        match &error {
+            SentimentError::Database(e) => socialops_grpc::database_status(e),
+            _ => socialops_grpc::client_status(error.code(), &error),
+        }
     }
 }
 
