@@ -4,6 +4,7 @@
 mod api;
 mod crises;
 mod fixtures;
+mod poison;
 mod replies;
 mod rhythm;
 mod store;

@@ -462,3 +462,36 @@ impl EventText for SocialEvent {
         }
     }
 }
+
+/// The first `count` messages on the dead-letter topic: each one's payload and `dlq-reason`.
+pub async fn read_dead_letters(topics: &Topics, count: usize) -> Vec<(Vec<u8>, String)> {
+    let bootstrap = required_env("SOCIALOPS_TEST_KAFKA").expect("the broker is configured");
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", format!("dlq-reader-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("dead-letter reader");
+    consumer.subscribe(&[topics.dlq.as_str()]).unwrap();
+    let mut letters = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while letters.len() < count {
+            let message = consumer.recv().await.expect("dead-letter topic");
+            let reason = message
+                .headers()
+                .and_then(|hs| {
+                    use rdkafka::message::Headers;
+                    hs.iter()
+                        .find(|h| h.key == headers::DLQ_REASON)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+                .unwrap_or_default();
+            letters.push((message.payload().unwrap_or_default().to_vec(), reason));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {count} dead letters in 60 s", letters.len()));
+    letters
+}
