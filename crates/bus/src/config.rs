@@ -12,6 +12,15 @@ pub struct KafkaConfig {
     /// defaults.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// How long the producer keeps trying to deliver a message before it reports a failure
+    /// (librdkafka's `message.timeout.ms`, 300 s by default there). The outbox relay and the dead-letter
+    /// path retry after a failure, so this bounds how long one attempt waits for a broker that is away.
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+}
+
+fn default_delivery_timeout_ms() -> u64 {
+    30_000
 }
 
 impl KafkaConfig {
@@ -19,6 +28,7 @@ impl KafkaConfig {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
             properties: BTreeMap::new(),
+            delivery_timeout_ms: default_delivery_timeout_ms(),
         }
     }
 

@@ -39,7 +39,9 @@ impl<'a> From<&'a OutgoingMessage> for Record<'a> {
 
 impl Producer {
     pub fn new(config: &KafkaConfig) -> Result<Self, BusError> {
+        let delivery_timeout_ms = config.delivery_timeout_ms.to_string();
         let client = config.client_config(&[
+            ("message.timeout.ms", &delivery_timeout_ms),
             // Idempotence keeps per-partition order across retries, which the outbox relies on.
             ("enable.idempotence", "true"),
             ("acks", "all"),

@@ -19,6 +19,20 @@ pub struct ExclusiveGuard {
     _session: Option<PoolConnection<Any>>,
 }
 
+impl ExclusiveGuard {
+    /// Whether the session holding the lock is still there. A lost session (the server restarted,
+    /// the connection broke) has lost the lock with it, and another process may hold it now.
+    pub async fn is_held(&mut self) -> bool {
+        match &mut self._session {
+            None => true,
+            Some(session) => sqlx::query("SELECT 1")
+                .execute(&mut **session)
+                .await
+                .is_ok(),
+        }
+    }
+}
+
 impl Db {
     /// Takes the session-level advisory lock `(class, key)` without waiting: `None` when another
     /// session (another replica) holds it. Advisory locks are per database, so each service's store

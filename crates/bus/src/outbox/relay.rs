@@ -1,9 +1,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use socialops_storage::{Backend, Db, Row, SqlText};
+use socialops_storage::{Backend, Db, ExclusiveGuard, Row, SqlText};
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -26,6 +26,8 @@ pub struct OutboxRelay {
     batch_size: usize,
     notify: Arc<Notify>,
     drain_timeout: Duration,
+    /// The relay lock's session, once this process holds it (PostgreSQL).
+    leader: tokio::sync::Mutex<Option<ExclusiveGuard>>,
 }
 
 struct OutboxRow {
@@ -44,6 +46,7 @@ impl OutboxRelay {
             batch_size: batch_size.max(1),
             notify: Arc::new(Notify::new()),
             drain_timeout: Duration::from_secs(10),
+            leader: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -118,22 +121,30 @@ impl OutboxRelay {
         Ok(relayed)
     }
 
-    /// Holds a transaction-scoped lock across read, send and delete, so that relays of several replicas
-    /// of one service never interleave and break per-key order.
+    /// Relays only while this process holds the session-level relay lock, so that relays of several
+    /// replicas of one service never interleave and break per-key order. The lock lives on a session
+    /// of its own, kept across passes; reading and deleting run outside any transaction, so no
+    /// transaction stays open while the producer waits for the broker.
     async fn relay_once_postgres(&self) -> Result<usize, BusError> {
-        let mut tx = self.db.begin().await?;
-        let locked: bool = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT pg_try_advisory_xact_lock({RELAY_LOCK_CLASS}, 0)"
-        )))
-        .fetch_one(&mut *tx)
-        .await?;
-        if !locked {
+        let mut leader = self.leader.lock().await;
+        if let Some(guard) = leader.as_mut()
+            && !guard.is_held().await
+        {
+            warn!("outbox relay lost its lock session; taking the lock again");
+            *leader = None;
+        }
+        if leader.is_none() {
+            *leader = self.db.try_exclusive(RELAY_LOCK_CLASS, 0).await?;
+        }
+        if leader.is_none() {
             return Ok(0);
         }
-        let rows = self.read_rows(&mut tx).await?;
+        let mut conn = self.db.pool().acquire().await?;
+        let rows = self.read_rows(&mut conn).await?;
+        drop(conn);
         self.send(&rows).await?;
-        delete_rows(&mut tx, &rows).await?;
-        tx.commit().await?;
+        let mut conn = self.db.pool().acquire().await?;
+        delete_rows(&mut conn, &rows).await?;
         Ok(rows.len())
     }
 

@@ -78,6 +78,8 @@ async fn relays_committed_rows_in_id_order(config: &KafkaConfig, db: &Db) {
         assert_eq!(got.header("schema"), Some(sent.payload.as_slice()));
     }
 
+    // A relay keeps the relay lock for as long as it lives; the next one takes it after it.
+    drop(relay);
     // The running relay wakes on the notifier and drains before it returns.
     let relay = OutboxRelay::new(db.clone(), Producer::new(config).unwrap(), 10);
     let notifier = relay.notifier();
@@ -194,4 +196,53 @@ async fn outbox_enqueues_on_postgres_commit_in_id_order() {
         .await
         .unwrap();
     assert_eq!(payloads, [b"first".to_vec(), b"second".to_vec()]);
+}
+
+/// While the broker is away the relay holds no transaction open (it would keep row versions alive
+/// and hold locks for as long as delivery is retried), and a second replica's relay stays out.
+#[tokio::test]
+async fn outbox_relay_keeps_no_transaction_open_while_the_broker_is_away() {
+    let Some(_) = kafka() else { return };
+    let Some(db) = postgres().await else { return };
+    Outbox::install(&db).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    Outbox::enqueue(
+        &mut tx,
+        &[OutgoingMessage::new("socialops.nowhere", None, "waiting")],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut unreachable = KafkaConfig::new("127.0.0.1:1");
+    unreachable.delivery_timeout_ms = 5_000;
+    let relay = OutboxRelay::new(db.clone(), Producer::new(&unreachable).unwrap(), 10);
+    let sending = tokio::spawn(async move { relay.relay_once().await.map(|_| ()) });
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert!(!sending.is_finished(), "the relay waits for the broker");
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(open, 0, "no transaction is open while the relay waits");
+
+    let other_replica = OutboxRelay::new(db.clone(), Producer::new(&unreachable).unwrap(), 10);
+    assert_eq!(
+        other_replica.relay_once().await.unwrap(),
+        0,
+        "the lock keeps a second relay out"
+    );
+    let failed = tokio::time::timeout(WAIT, sending).await.unwrap().unwrap();
+    assert!(
+        failed.is_err(),
+        "delivery times out after the configured 5 s"
+    );
+    assert_eq!(
+        pending(&db).await,
+        1,
+        "an undelivered row stays in the outbox"
+    );
 }
