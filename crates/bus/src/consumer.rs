@@ -234,7 +234,8 @@ impl<H: BatchHandler> Batcher<'_, H> {
     async fn handle_with_retry(&self, messages: &[ReceivedMessage]) -> Vec<DeadLetter> {
         let mut letters = Vec::new();
         // A stack of ranges still to handle, the next one on top, so the batch keeps its order.
-        let mut pending = vec![0..messages.len()];
+        let mut pending = Vec::with_capacity(8);
+        pending.push(0..messages.len());
         while let Some(range) = pending.pop() {
             let start = range.start;
             match self.handle_range(&messages[range.clone()]).await {
