@@ -26,4 +26,3 @@ pub use message::{OutgoingMessage, ReceivedMessage};
 pub use outbox::{Outbox, OutboxRelay};
 pub use producer::Producer;
 pub use replay::replay_dead_letters;
-pub use socialops_storage::failure::Failure;

@@ -55,10 +55,6 @@ impl HandlerError {
         }
     }
 
-    pub fn failure(&self) -> Failure {
-        self.failure
-    }
-
     pub fn is_permanent(&self) -> bool {
         self.failure == Failure::Permanent
     }
@@ -78,9 +74,6 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
     let mut next = Some(error);
     while let Some(e) = next {
         if let Some(db) = e.downcast_ref::<sqlx::Error>() {
-            return failure::classify(db);
-        }
-        if let Some(crate::BusError::Storage(db)) = e.downcast_ref::<crate::BusError>() {
             return failure::classify(db);
         }
         if e.is::<prost::DecodeError>() || e.is::<serde_json::Error>() {
