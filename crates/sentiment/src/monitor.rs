@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use socialops_bus::Outbox;
 use socialops_proto::events::v1::SocialEvent;
+use socialops_scorer::Scorer;
 use tokio::sync::Notify;
 
-use crate::Scorer;
 use crate::config::Rules;
 use crate::domain::Score;
 use crate::domain::text::{EventType, Kind, TextItem};

@@ -282,7 +282,7 @@ async fn redelivered_comments_count_once(backend: Backend) {
         "27 deliveries of 9 comments are 9 negatives, under the minimum"
     );
     let marker_negative = u64::from(
-        crate::support::scorer().score(marker.text()).label == socialops_sentiment::Label::Negative,
+        crate::support::scorer().score(marker.text()).label == socialops_scorer::Label::Negative,
     );
     let timeline = writer
         .get_sentiment_timeline(GetSentimentTimelineRequest {

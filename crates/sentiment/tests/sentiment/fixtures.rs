@@ -1,4 +1,4 @@
-use socialops_sentiment::Label;
+use socialops_scorer::Label;
 
 use crate::support::{NEGATIVE, NEUTRAL, POSITIVE, scorer};
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use socialops_sentiment::Label;
+use socialops_scorer::Label;
 use socialops_sentiment::domain::crisis::{CrisisState, ResponseClock};
 use socialops_sentiment::domain::severity::Severity;
 use socialops_sentiment::domain::watch::Terms;

@@ -17,8 +17,9 @@ use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, DirectMessage, Mention, Platform, SocialEvent};
 use socialops_proto::sentiment::v1::CreateWatchlistRequest;
 use socialops_proto::sentiment::v1::sentiment_service_client::SentimentServiceClient;
+use socialops_scorer::Scorer;
 use socialops_sentiment::{
-    Dependencies, ManualClock, RunningSentiment, Scorer, SentimentConfig, TenantSettings,
+    Dependencies, ManualClock, RunningSentiment, SentimentConfig, TenantSettings,
 };
 use socialops_storage::testing::required_env;
 use socialops_storage::{DatabaseConfig, create_scratch_postgres};

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-const ZH_SENTIMENT: &str = include_str!("../../data/zh_sentiment.txt");
-const ZH_SLANG: &str = include_str!("../../data/zh_slang.txt");
-const EN_VADER: &str = include_str!("../../data/en_vader.txt");
-const EN_EXTRA: &str = include_str!("../../data/en_extra.txt");
-const EMOJI: &str = include_str!("../../data/emoji.txt");
-const MODIFIERS: &str = include_str!("../../data/modifiers.txt");
+const ZH_SENTIMENT: &str = include_str!("../data/zh_sentiment.txt");
+const ZH_SLANG: &str = include_str!("../data/zh_slang.txt");
+const EN_VADER: &str = include_str!("../data/en_vader.txt");
+const EN_EXTRA: &str = include_str!("../data/en_extra.txt");
+const EMOJI: &str = include_str!("../data/emoji.txt");
+const MODIFIERS: &str = include_str!("../data/modifiers.txt");
 
 /// How a term steers the words around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,7 +154,7 @@ impl Lexicon {
         self.entries
             .keys()
             .map(|term| &**term)
-            .filter(|term| term.chars().any(super::tokenize::is_han))
+            .filter(|term| term.chars().any(crate::tokenize::is_han))
     }
 }
 

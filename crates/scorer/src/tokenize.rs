@@ -3,7 +3,7 @@
 
 use jieba_rs::Jieba;
 
-use super::lexicon::Lexicon;
+use crate::lexicon::Lexicon;
 
 /// The default jieba dictionary plus every Chinese lexicon term it does not know yet or knows too rarely
 /// to keep whole (下头), so that slang such as 绝绝子 or 智商税 reaches the lexicon in one piece.

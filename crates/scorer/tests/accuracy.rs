@@ -15,14 +15,12 @@
 //! `Scorer::default()`): the test fails when the two differ, and `SOCIALOPS_WRITE_MODEL=1` rewrites
 //! the file from this run instead.
 //!
-//! Run: `SOCIALOPS_EVAL_DATA=/tmp/socialops-eval cargo test -p socialops-sentiment --test accuracy -- --nocapture`
+//! Run: `SOCIALOPS_EVAL_DATA=/tmp/socialops-eval cargo test -p socialops-scorer --test accuracy -- --nocapture`
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use socialops_sentiment::{
-    BinaryConfusion, FeatureSet, Features, LogisticModel, Scorer, TrainConfig,
-};
+use socialops_scorer::{BinaryConfusion, FeatureSet, Features, LogisticModel, Scorer, TrainConfig};
 
 struct Sample {
     text: String,

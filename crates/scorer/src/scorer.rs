@@ -2,15 +2,15 @@
 
 use jieba_rs::Jieba;
 
-use super::learned::{self, FeatureSet, Features, LogisticModel};
-use super::lexicon::Lexicon;
-use super::rules::{self, Evidence};
-use super::tokenize::{self, Token};
-use super::{Label, Score};
+use crate::learned::{self, FeatureSet, Features, LogisticModel};
+use crate::lexicon::Lexicon;
+use crate::rules::{self, Evidence};
+use crate::tokenize::{self, Token};
+use crate::{Label, Score};
 
 /// The combined model trained on the training split of the published sets, written by
 /// `SOCIALOPS_WRITE_MODEL=1` in `tests/accuracy.rs` (see the crate README).
-const SHIPPED_MODEL: &[u8] = include_bytes!("../../model/sentiment.bin");
+const SHIPPED_MODEL: &[u8] = include_bytes!("../model/sentiment.bin");
 
 /// Scores Chinese, English and mixed text. Building one loads the jieba dictionary (a few hundred
 /// milliseconds); scoring is pure and `&self`, so one instance serves every thread.

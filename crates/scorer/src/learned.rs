@@ -7,8 +7,8 @@
 
 mod features;
 
-use super::rules::Evidence;
-use super::tokenize::Token;
+use crate::rules::Evidence;
+use crate::tokenize::Token;
 pub(crate) use features::extract;
 pub use features::{FeatureSet, Features};
 use features::{NUM_BUCKETS, NUM_DENSE};
@@ -303,7 +303,7 @@ impl XorShift {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Scorer;
+    use crate::Scorer;
 
     #[test]
     fn learns_a_separable_toy_set() {

@@ -6,13 +6,13 @@
 //! shipped model). The machine is shared, so the variants take turns round after round, each over every
 //! text, and every round gives its own ratios: a burst of load then hits one round, not one variant.
 //! Printed: each variant's best round, and the ratio to `cut` within the same round (best, median,
-//! worst). Run: `cargo bench -p socialops-sentiment`.
+//! worst). Run: `cargo bench -p socialops-scorer`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use jieba_rs::Jieba;
-use socialops_sentiment::Scorer;
+use socialops_scorer::Scorer;
 
 const SAMPLE: [&str; 8] = [
     "质量不错但是物流太慢了，等了一个星期才到",

@@ -1,7 +1,7 @@
 //! Lexicon scoring with rules: negation, degree adverbs, contrast and concession, emoji, punctuation.
 
-use super::lexicon::{Entry, Lexicon, Role};
-use super::tokenize::{Token, is_han};
+use crate::lexicon::{Entry, Lexicon, Role};
+use crate::tokenize::{Token, is_han};
 
 /// Words a negator reaches past before it lapses (不 是 很 好: three).
 const NEGATION_WINDOW: u8 = 3;

@@ -5,9 +5,9 @@
 //! three characters is packed losslessly into one `u64` (21 bits per code point) and mixed once; a word is
 //! hashed over its bytes once, and a word pair combines the two word hashes.
 
-use super::super::lexicon::little_endian;
-use super::super::rules::Evidence;
-use super::super::tokenize::Token;
+use crate::lexicon::little_endian;
+use crate::rules::Evidence;
+use crate::tokenize::Token;
 
 pub(crate) const HASH_BITS: u32 = 21;
 pub(crate) const NUM_BUCKETS: usize = 1 << HASH_BITS;
