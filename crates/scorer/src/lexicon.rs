@@ -227,6 +227,14 @@ mod tests {
     }
 
     #[test]
+    fn terms_are_written_as_texts_are_folded() {
+        let lexicon = Lexicon::embedded();
+        for term in lexicon.entries.keys() {
+            assert_eq!(crate::text::fold_compatible(term), &**term);
+        }
+    }
+
+    #[test]
     fn chunks_read_little_endian() {
         assert_eq!(little_endian(&[1, 2]), 0x0201);
         assert_eq!(

@@ -5,6 +5,9 @@
 //! labelled texts ([`LogisticModel`], [`TrainConfig`]) can be attached to sharpen it, and
 //! [`BinaryConfusion`] measures either against labelled data.
 //!
+//! [`fold`] is the spelling texts are compared in (full width, case and script folded): watchlist terms
+//! and the texts they are looked for in both go through it.
+//!
 //! Everything here is pure and synchronous: build one [`Scorer`] at start-up (it loads the jieba
 //! dictionary) and share it across threads.
 //!
@@ -20,11 +23,13 @@ mod lexicon;
 mod metrics;
 mod rules;
 mod scorer;
+mod text;
 mod tokenize;
 
 pub use learned::{FeatureSet, Features, LogisticModel, ModelFormatError, TrainConfig};
 pub use metrics::BinaryConfusion;
 pub use scorer::Scorer;
+pub use text::fold;
 
 /// Polarity below `-NEUTRAL_BAND` is negative, above it positive.
 pub const NEUTRAL_BAND: f32 = 0.05;

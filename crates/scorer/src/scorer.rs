@@ -5,6 +5,7 @@ use jieba_rs::Jieba;
 use crate::learned::{self, FeatureSet, Features, LogisticModel};
 use crate::lexicon::Lexicon;
 use crate::rules::{self, Evidence};
+use crate::text::fold_compatible;
 use crate::tokenize::{self, Token};
 use crate::{Label, Score};
 
@@ -116,8 +117,7 @@ impl Scorer {
     }
 
     fn analyze<R>(&self, text: &str, judge: impl FnOnce(&str, &[Token<'_>]) -> R) -> R {
-        let mut normalized = String::new();
-        tokenize::normalize(text, &mut normalized);
+        let normalized = fold_compatible(text);
         let mut tokens = Vec::with_capacity(normalized.len() / 3 + 1);
         tokenize::tokenize(&normalized, &self.segmenter, &self.lexicon, &mut tokens);
         judge(&normalized, &tokens)

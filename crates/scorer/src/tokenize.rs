@@ -1,5 +1,5 @@
-//! Text to tokens: width and case folding, Chinese segmentation, English words, emoji, bracket emoticons and
-//! clause breaks.
+//! Folded text to tokens: Chinese segmentation, English words, emoji, bracket emoticons and clause
+//! breaks.
 
 use jieba_rs::Jieba;
 
@@ -44,47 +44,8 @@ fn is_break(c: char) -> bool {
     )
 }
 
-/// Folds full-width ASCII to half-width, upper case to lower case and curly apostrophes to straight ones,
-/// and drops emoji presentation selectors, joiners and skin tones, so that the lexicon sees one spelling.
-pub(crate) fn normalize(text: &str, out: &mut String) {
-    out.clear();
-    out.reserve(text.len());
-    let bytes = text.as_bytes();
-    // Most characters stay as they are: copy them a run at a time, and look closer only at ASCII
-    // capitals and at the lead bytes of the few characters that change (U+2018–U+2019, U+200D: E2;
-    // U+3000: E3; U+FE0E–U+FF5E: EF; skin tones: F0). Chinese lead bytes (E4–E9) pass untouched.
-    let mut unchanged_from = 0;
-    let mut at = 0;
-    while let Some(&byte) = bytes.get(at) {
-        if !(byte.is_ascii_uppercase() || matches!(byte, 0xE2 | 0xE3 | 0xEF | 0xF0)) {
-            at += 1;
-            continue;
-        }
-        let Some(c) = text[at..].chars().next() else {
-            break;
-        };
-        let folded = match c {
-            'A'..='Z' => Some(c.to_ascii_lowercase()),
-            '\u{FF01}'..='\u{FF5E}' => {
-                char::from_u32(c as u32 - 0xFEE0).map(|half| half.to_ascii_lowercase())
-            }
-            '\u{3000}' => Some(' '),
-            '\u{2018}' | '\u{2019}' => Some('\''),
-            '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' | '\u{1F3FB}'..='\u{1F3FF}' => None,
-            _ => {
-                at += c.len_utf8();
-                continue;
-            }
-        };
-        out.push_str(&text[unchanged_from..at]);
-        out.extend(folded);
-        at += c.len_utf8();
-        unchanged_from = at;
-    }
-    out.push_str(&text[unchanged_from..]);
-}
-
-/// Splits normalised text into tokens. Runs of Chinese characters go through the segmenter.
+/// Splits folded text ([`fold_compatible`](crate::text::fold_compatible)) into tokens. Runs of Chinese
+/// characters go through the segmenter.
 pub(crate) fn tokenize<'a>(
     text: &'a str,
     segmenter: &Jieba,
@@ -198,12 +159,12 @@ fn bracket_emoticon(text: &str, start: usize, lexicon: &Lexicon) -> Option<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::fold_compatible;
 
     fn words(text: &str) -> Vec<String> {
         let lexicon = Lexicon::embedded();
         let segmenter = segmenter(&lexicon);
-        let mut normalized = String::new();
-        normalize(text, &mut normalized);
+        let normalized = fold_compatible(text);
         let mut tokens = Vec::new();
         tokenize(&normalized, &segmenter, &lexicon, &mut tokens);
         tokens
@@ -216,17 +177,6 @@ mod tests {
                 } => format!("|{exclaims}{questions}"),
             })
             .collect()
-    }
-
-    #[test]
-    fn folds_width_and_case() {
-        let mut out = String::new();
-        normalize("ＧＯＯＤ！Don’t", &mut out);
-        assert_eq!(out, "good!don't");
-        normalize("好👍🏻\u{3000}ＯＫ了❤️", &mut out);
-        assert_eq!(out, "好👍 ok了❤");
-        normalize("“AB”‘c’—…①Ｚ", &mut out);
-        assert_eq!(out, "“ab”'c'—…①z");
     }
 
     #[test]

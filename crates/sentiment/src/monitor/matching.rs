@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use socialops_scorer::fold;
 use sqlx::AnyConnection;
 
 use crate::domain::Score;
 use crate::domain::text::TextItem;
-use crate::domain::watch::{Matcher, fold};
+use crate::domain::watch::Matcher;
 use crate::error::SentimentError;
 use crate::store::mentions::Mention;
 use crate::store::watchlists::{self, WatchlistVersion};
