@@ -1,4 +1,3 @@
-pub mod bench;
 pub mod dev;
 pub mod events;
 pub mod serve;

@@ -1,5 +1,6 @@
-//! `socialops`: runs the services (`dev`, `serve`) and talks to them (`events send`, `tokens issue`,
-//! `bench ingest`).
+//! `socialops`: runs the services (`dev`, `serve`) and talks to them (`events send`, `tokens issue`);
+//! with the `bench` feature, also runs the benchmarks (`bench ingest`, `bench segmentation`,
+//! `bench sentiment`).
 
 mod commands;
 mod config;
@@ -35,8 +36,9 @@ enum Command {
     #[command(subcommand)]
     Tokens(commands::tokens::TokensCommand),
     /// Benchmarks that print rates and their ratios to a raw baseline measured in the same run.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
-    Bench(commands::bench::BenchCommand),
+    Bench(socialops_bench::BenchCommand),
 }
 
 #[tokio::main]
@@ -47,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(cli.config.as_deref(), args).await,
         Command::Events(command) => commands::events::run(command).await,
         Command::Tokens(command) => commands::tokens::run(command),
-        Command::Bench(command) => commands::bench::run(command).await,
+        #[cfg(feature = "bench")]
+        Command::Bench(command) => socialops_bench::run(command).await,
     }
 }

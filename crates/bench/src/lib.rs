@@ -1,9 +1,9 @@
-//! `socialops bench …`: benchmarks that print each rate with its ratio to a raw baseline measured in
-//! the same run.
+//! Benchmarks for the socialops services, run as `socialops bench …` (the binary's `bench` feature).
+//! Each prints its rates and their ratios to a raw baseline measured in the same run.
 
-mod ingest;
-mod segmentation;
-mod sentiment;
+pub mod ingest;
+pub mod segmentation;
+pub mod sentiment;
 
 use clap::Subcommand;
 
