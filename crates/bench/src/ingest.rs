@@ -25,24 +25,24 @@ use tokio_util::sync::CancellationToken;
 pub struct IngestArgs {
     /// A Kafka-protocol broker.
     #[arg(long, env = "SOCIALOPS_TEST_KAFKA")]
-    kafka: String,
+    pub kafka: String,
     /// A PostgreSQL server to create a scratch database on; the PostgreSQL rows are skipped without it.
     #[arg(long, env = "SOCIALOPS_TEST_DATABASE_URL")]
-    database_url: Option<String>,
+    pub database_url: Option<String>,
     /// Events per measurement.
     #[arg(long, default_value_t = 200_000)]
-    events: usize,
+    pub events: usize,
     #[arg(long, default_value_t = 500)]
-    grpc_batch: usize,
+    pub grpc_batch: usize,
     /// Raw messages per consumer batch (one transaction).
     #[arg(long, default_value_t = IngestionConfig::default().consume_batch)]
-    consume_batch: usize,
+    pub consume_batch: usize,
     /// Outbox rows per relay pass.
     #[arg(long, default_value_t = IngestionConfig::default().relay_batch)]
-    relay_batch: usize,
+    pub relay_batch: usize,
     /// Skip the SQLite rows.
     #[arg(long)]
-    skip_sqlite: bool,
+    pub skip_sqlite: bool,
 }
 
 struct Row {
@@ -114,11 +114,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             ..IngestionConfig::default()
         };
         let deps = Dependencies {
-            kafka: kafka.clone(),
-            topics: topics.clone(),
-            tokens,
-            data_dir: data_dir.path().into(),
             create_topics: false,
+            ..Dependencies::new(
+                kafka.clone(),
+                topics.clone(),
+                tokens,
+                data_dir.path().into(),
+            )
         };
 
         let counter = count_messages(&kafka, &topics.events, args.events).await?;

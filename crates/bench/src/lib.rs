@@ -1,7 +1,16 @@
 //! Benchmarks for the socialops services, run as `socialops bench …` (the binary's `bench` feature).
 //! Each prints its rates and their ratios to a raw baseline measured in the same run.
+//!
+//! The services run in this process, started as the binary starts them, and are driven the way their
+//! users drive them: events go in on Kafka topics and gRPC, results are read back from the output
+//! topics and the gRPC API, and progress is the consumers' `socialops_consumer_messages_total`
+//! counter from the Prometheus metrics ([`consumed`]). The one exception is the million-profile
+//! segmentation measurement, which writes its profiles into the store and calls the RFM sweep
+//! directly; that is all in [`internals`].
 
+mod consumed;
 pub mod ingest;
+mod internals;
 pub mod segmentation;
 pub mod sentiment;
 

@@ -34,10 +34,12 @@ use socialops_proto::profiles::v1::profile_change::Change;
 use socialops_proto::segmentation::v1::CreateSegmentRequest;
 use socialops_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
 use socialops_segmentation::{Dependencies, SegmentationConfig};
-use socialops_storage::{DatabaseConfig, Db, Row};
+use socialops_storage::DatabaseConfig;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+use crate::consumed::Consumed;
 
 type Client = SegmentationServiceClient<InterceptedService<Channel, BearerToken>>;
 
@@ -47,40 +49,40 @@ const TENANT: &str = "bench";
 pub struct SegmentationArgs {
     /// A Kafka-protocol broker.
     #[arg(long, env = "SOCIALOPS_TEST_KAFKA")]
-    kafka: String,
+    pub kafka: String,
     /// A PostgreSQL server to create scratch databases on; the PostgreSQL rows, the latency and the
     /// million-profile measurements are skipped without it.
     #[arg(long, env = "SOCIALOPS_TEST_DATABASE_URL")]
-    database_url: Option<String>,
+    pub database_url: Option<String>,
     /// Canonical events for the throughput measurement.
     #[arg(long, default_value_t = 200_000)]
-    events: usize,
+    pub events: usize,
     /// Distinct users those events are spread over.
     #[arg(long, default_value_t = 20_000)]
-    users: usize,
+    pub users: usize,
     /// Canonical events per consumer batch (one transaction).
     #[arg(long, default_value_t = SegmentationConfig::default().consume_batch)]
-    consume_batch: usize,
+    pub consume_batch: usize,
     /// Concurrent transactions per consumer batch on PostgreSQL.
     #[arg(long, default_value_t = SegmentationConfig::default().consume_lanes)]
-    consume_lanes: usize,
+    pub consume_lanes: usize,
     /// Background events per second while segment latency is measured.
     #[arg(long, default_value_t = 5_000)]
-    background_rate: u32,
+    pub background_rate: u32,
     /// Users who enter and then leave the measured segment (two latency samples each).
     #[arg(long, default_value_t = 200)]
-    probes: usize,
+    pub probes: usize,
     /// Profiles for PreviewSegment and RFM recomputation; 0 skips them.
     #[arg(long, default_value_t = 1_000_000)]
-    profiles: usize,
+    pub profiles: usize,
     /// Skip the SQLite throughput row.
     #[arg(long)]
-    skip_sqlite: bool,
+    pub skip_sqlite: bool,
     /// The service consumer's `fetch.wait.max.ms`. tansu holds every fetch response for at least half
     /// of it (Kafka answers as soon as data is there), so the librdkafka default of 500 ms alone puts
     /// 250 ms into every hop.
     #[arg(long, default_value_t = 100)]
-    fetch_wait_ms: u32,
+    pub fetch_wait_ms: u32,
 }
 
 pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
@@ -97,8 +99,7 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
         })
         .collect();
     let mean_bytes = records.iter().map(|(_, p)| p.len()).sum::<usize>() / records.len().max(1);
-    let partitions = produce(&kafka, &events_topic, &records).await?;
-    let (first_ids, last_ids) = partition_ends(&partitions);
+    produce(&kafka, &events_topic, &records).await?;
     println!(
         "{} canonical events ({mean_bytes} bytes on average, protobuf) over {} users on {events_topic}; broker {}",
         args.events, args.users, args.kafka
@@ -156,11 +157,11 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
             tokens.clone(),
             data_dir.path().into(),
         );
+        let consumed = Consumed::new(&config.consumer_group, &events_topic);
         let shutdown = CancellationToken::new();
         let started = Instant::now();
         let running = socialops_segmentation::start(&config, deps, shutdown.clone()).await?;
-        let poll_db = Db::connect(&database).await?;
-        let progress = wait_processed(&poll_db, &first_ids, &last_ids).await?;
+        let progress = wait_consumed(&consumed, args.events).await?;
         let span = progress.last - progress.first;
         let counted = args.events - progress.done_at_first;
         let rate = counted as f64 / span.as_secs_f64();
@@ -180,10 +181,9 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
             if args.profiles > 0 {
                 let token = tokens.issue(million::TENANT, Role::Writer);
                 let client = connect(running.grpc_addr, token.token.expose_secret()).await?;
-                million::run(&poll_db, client, args.profiles, &config).await?;
+                million::run(&database, client, args.profiles, &config).await?;
             }
         }
-        poll_db.close().await;
         shutdown.cancel();
         running.wait().await?;
     }
@@ -262,7 +262,7 @@ async fn produce(
     kafka: &KafkaConfig,
     topic: &str,
     records: &[(String, Vec<u8>)],
-) -> anyhow::Result<Vec<i32>> {
+) -> anyhow::Result<()> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &kafka.bootstrap_servers)
         .set("enable.idempotence", "true")
@@ -274,29 +274,14 @@ async fn produce(
         let record = FutureRecord::to(topic).key(key).payload(payload);
         deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
     }
-    let mut partitions = Vec::with_capacity(records.len());
     for delivery in deliveries {
-        let delivered = delivery
+        delivery
             .await
             .context("delivery cancelled")?
             .map_err(|(e, _)| e)
             .context("produce")?;
-        partitions.push(delivered.partition);
     }
-    Ok(partitions)
-}
-
-/// The first and the last event id of each partition: each partition is consumed in order, so the
-/// whole topic is processed once every last one is.
-fn partition_ends(partitions: &[i32]) -> (Vec<String>, Vec<String>) {
-    let mut ends: std::collections::BTreeMap<i32, (usize, usize)> = Default::default();
-    for (i, partition) in partitions.iter().enumerate() {
-        let end = ends.entry(*partition).or_insert((i, i));
-        end.1 = i;
-    }
-    ends.values()
-        .map(|(first, last)| (format!("ev-{first}"), format!("ev-{last}")))
-        .unzip()
+    Ok(())
 }
 
 /// The baseline: a plain rdkafka consumer reading `want` messages, timed from the first message to
@@ -322,52 +307,27 @@ async fn consume_raw(kafka: &KafkaConfig, topic: &str, want: usize) -> anyhow::R
     Ok(first.map_or(Duration::ZERO, |f| f.elapsed()))
 }
 
-/// Polls the store (a handful of key lookups every 10 ms) until the last event of every partition is
-/// processed: when the first batch committed and when the last did.
-/// When the first of the measured events was seen processed, how many were processed by then, and
-/// when the last was.
+/// When the service's consumer was first seen to have handled a batch, how many events it had
+/// handled by then, and when it had handled the last.
 struct Progress {
     first: Instant,
     done_at_first: usize,
     last: Instant,
 }
 
-async fn wait_processed(
-    db: &Db,
-    first_ids: &[String],
-    last_ids: &[String],
-) -> anyhow::Result<Progress> {
-    let ids: Vec<&String> = first_ids.iter().chain(last_ids).collect();
-    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "SELECT event_id FROM processed_events WHERE tenant_id = $1 AND event_id IN ({})",
-        placeholders.join(", ")
-    );
+/// Reads the consumer's counter every 10 ms until `want` events are handled.
+async fn wait_consumed(consumed: &Consumed, want: usize) -> anyhow::Result<Progress> {
     let started = Instant::now();
     let mut first = None;
     loop {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(TENANT);
-        for id in &ids {
-            query = query.bind(id.as_str());
-        }
-        let done: Vec<String> = query
-            .fetch_all(db.pool())
-            .await?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?;
+        let done = usize::try_from(consumed.count())?;
         let now = Instant::now();
-        if !done.is_empty() && first.is_none() {
-            // What the first committed batch (or batches) held: processed before the clock started.
-            let processed: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE tenant_id = $1")
-                    .bind(TENANT)
-                    .fetch_one(db.pool())
-                    .await?;
-            first = Some((now, usize::try_from(processed)?));
+        if done > 0 && first.is_none() {
+            // What the first committed batch (or batches) held: handled before the clock started.
+            first = Some((now, done));
         }
         if let Some((first, done_at_first)) = first
-            && last_ids.iter().all(|id| done.contains(id))
+            && done >= want
         {
             return Ok(Progress {
                 first,

@@ -6,6 +6,10 @@
 //! 2. alert latency: with background traffic produced at a steady rate, each trial publishes the
 //!    mentions just short of a spike, waits until they are handled, then publishes the mention that
 //!    crosses the threshold and times it until its crisis alert is read back from the alerts topic.
+//!
+//! The watchlists are created through the gRPC API by a first run of the service on the still empty
+//! topic, so that they exist before the measured run reads its first event; progress is the
+//! service's consumer counter ([`Consumed`]) and, within a trial, the watchlist's sentiment timeline.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,44 +21,52 @@ use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use socialops_auth::TokenStore;
+use secrecy::ExposeSecret;
+use socialops_auth::{BearerToken, Role, TokenStore};
 use socialops_bus::{KafkaConfig, OutgoingMessage, Producer, Topics, headers};
 use socialops_proto::Timestamp;
 use socialops_proto::alerts::v1::{AlertKind, CrisisAlert};
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, Platform, SocialEvent};
-use socialops_sentiment::domain::watch::Terms;
-use socialops_sentiment::store::SentimentStore;
-use socialops_sentiment::store::watchlists::{self, Watchlist};
-use socialops_sentiment::{Dependencies, Label, Scorer, SentimentConfig};
-use socialops_storage::{DatabaseConfig, Db};
+use socialops_proto::sentiment::v1::sentiment_service_client::SentimentServiceClient;
+use socialops_proto::sentiment::v1::{
+    CreateWatchlistRequest, GetSentimentTimelineRequest, Label, ScoreTextsRequest,
+};
+use socialops_sentiment::{Dependencies, SentimentConfig};
+use socialops_storage::DatabaseConfig;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::consumed::Consumed;
+
+type Client = SentimentServiceClient<InterceptedService<Channel, BearerToken>>;
 
 #[derive(Debug, Args)]
 pub struct SentimentArgs {
     /// A Kafka-protocol broker.
     #[arg(long, env = "SOCIALOPS_TEST_KAFKA")]
-    kafka: String,
+    pub kafka: String,
     /// A PostgreSQL server to create a scratch database on.
     #[arg(long, env = "SOCIALOPS_TEST_DATABASE_URL")]
-    database_url: String,
+    pub database_url: String,
     /// Events pre-loaded for the consume-rate measurement.
     #[arg(long, default_value_t = 100_000)]
-    events: usize,
+    pub events: usize,
     /// Background events per second during the latency trials.
     #[arg(long, default_value_t = 5_000)]
-    background_rate: u64,
+    pub background_rate: u64,
     /// Latency trials: each opens one crisis.
     #[arg(long, default_value_t = 200)]
-    trials: usize,
+    pub trials: usize,
     /// Extra librdkafka settings for every client of the run, `KEY=VALUE`, repeatable (e.g.
     /// `fetch.wait.max.ms=10`).
     #[arg(long = "kafka-property", value_parser = parse_property)]
-    kafka_properties: Vec<(String, String)>,
+    pub kafka_properties: Vec<(String, String)>,
     /// Canonical events per consumer batch (one transaction).
     #[arg(long, default_value_t = SentimentConfig::default().consume_batch)]
-    consume_batch: usize,
+    pub consume_batch: usize,
 }
 
 fn parse_property(text: &str) -> Result<(String, String), String> {
@@ -160,12 +172,32 @@ pub async fn run(args: SentimentArgs) -> anyhow::Result<()> {
     )
     .await?;
     let producer = Producer::new(&kafka)?;
-    let scorer = tokio::task::spawn_blocking(|| Arc::new(Scorer::default())).await?;
     let trial_text = |i: usize| format!("SKU{i:04}用了三天就过敏，脸又红又痒，太差了");
-    anyhow::ensure!(
-        scorer.score(&trial_text(0)).label == Label::Negative,
-        "the trial text no longer scores negative"
-    );
+
+    let database = DatabaseConfig {
+        url: socialops_storage::create_scratch_postgres(&args.database_url, "socialops_bench")
+            .await?,
+        max_connections: 8,
+    };
+    let data_dir = tempfile::tempdir()?;
+    let tokens = TokenStore::default();
+    let config = SentimentConfig {
+        grpc_listen: "127.0.0.1:0".parse()?,
+        database: Some(database),
+        consumer_group: format!("bench-sentiment-{run_id}"),
+        consume_batch: args.consume_batch,
+        ..SentimentConfig::default()
+    };
+    let deps = Dependencies {
+        create_topics: false,
+        ..Dependencies::new(
+            kafka.clone(),
+            topics.clone(),
+            tokens.clone(),
+            data_dir.path().into(),
+        )
+    };
+    let trial_watchlists = set_up(&config, deps.clone(), &tokens, args.trials, &trial_text).await?;
 
     // 1. Consume rate.
     let preload: Vec<OutgoingMessage> = (0..args.events as u64)
@@ -190,66 +222,14 @@ pub async fn run(args: SentimentArgs) -> anyhow::Result<()> {
     let raw_rate = args.events as f64 / started.elapsed().as_secs_f64();
     drop(raw);
 
-    let database = DatabaseConfig {
-        url: socialops_storage::create_scratch_postgres(&args.database_url, "socialops_bench")
-            .await?,
-        max_connections: 8,
-    };
-    // Watchlists exist before the service reads its first event.
-    let store = SentimentStore::open(Db::connect(&database).await?).await?;
-    {
-        let mut conn = store.conn().await?;
-        for t in 0..BACKGROUND_TENANTS {
-            add_watchlist(
-                &mut conn,
-                &format!("bench-bg-{t}"),
-                "积雪草精华",
-                "积雪草精华",
-            )
-            .await?;
-        }
-        for i in 0..args.trials {
-            add_watchlist(
-                &mut conn,
-                TRIAL_TENANT,
-                &format!("SKU{i:04}"),
-                &format!("SKU{i:04}"),
-            )
-            .await?;
-        }
-    }
-    let data_dir = tempfile::tempdir()?;
-    let config = SentimentConfig {
-        grpc_listen: "127.0.0.1:0".parse()?,
-        database: Some(database),
-        consumer_group: format!("bench-sentiment-{run_id}"),
-        consume_batch: args.consume_batch,
-        ..SentimentConfig::default()
-    };
-    let deps = Dependencies {
-        create_topics: false,
-        scorer: Some(scorer),
-        ..Dependencies::new(
-            kafka.clone(),
-            topics.clone(),
-            TokenStore::default(),
-            data_dir.path().into(),
-        )
-    };
+    let consumed = Consumed::new(&config.consumer_group, &topics.events);
     let shutdown = CancellationToken::new();
     let running = socialops_sentiment::start(&config, deps, shutdown.clone()).await?;
-    let total_processed = || {
-        let store = store.clone();
-        async move {
-            let mut conn = store.conn().await?;
-            let n = socialops_sentiment::store::processed_total(&mut conn).await?;
-            anyhow::Ok(n as usize)
-        }
-    };
+    let total_processed = || usize::try_from(consumed.count());
     let mut first: Option<(Instant, usize)> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let done = total_processed().await?;
+        let done = total_processed()?;
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done));
         }
@@ -266,6 +246,7 @@ pub async fn run(args: SentimentArgs) -> anyhow::Result<()> {
     let service_rate = (args.events - already) as f64 / since.elapsed().as_secs_f64();
 
     // 2. Alert latency under background traffic.
+    let trial_client = connect(running.grpc_addr, &tokens, TRIAL_TENANT, Role::Reader).await?;
     let alerts = read_alerts(&kafka, &topics.alerts)?;
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicU64::new(0));
@@ -281,9 +262,9 @@ pub async fn run(args: SentimentArgs) -> anyhow::Result<()> {
     let trials = run_trials(
         &producer,
         &topics.events,
-        &store,
+        trial_client,
+        &trial_watchlists,
         alerts,
-        args.trials,
         &trial_text,
     )
     .await;
@@ -291,7 +272,7 @@ pub async fn run(args: SentimentArgs) -> anyhow::Result<()> {
     let background_stats = background.await??;
     let latencies = trials?;
     let published = args.events as u64 + background_stats.0 + latencies.len() as u64 * 10;
-    let unhandled = published.saturating_sub(total_processed().await? as u64);
+    let unhandled = published.saturating_sub(total_processed()? as u64);
     shutdown.cancel();
     running.wait().await?;
 
@@ -338,33 +319,101 @@ pub async fn run(args: SentimentArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1_000.0
+/// Runs the service once on the empty topic, under a consumer group of its own, to check that the
+/// trial text scores negative and to create the watchlists: one per background tenant, matching the
+/// positive mentions of the background traffic, and one per trial. Returns the trials' watchlist ids
+/// in trial order.
+async fn set_up(
+    config: &SentimentConfig,
+    deps: Dependencies,
+    tokens: &TokenStore,
+    trials: usize,
+    trial_text: &impl Fn(usize) -> String,
+) -> anyhow::Result<Vec<String>> {
+    let config = SentimentConfig {
+        consumer_group: format!("{}-setup", config.consumer_group),
+        ..config.clone()
+    };
+    let shutdown = CancellationToken::new();
+    let running = socialops_sentiment::start(&config, deps, shutdown.clone()).await?;
+
+    let mut client = connect(running.grpc_addr, tokens, TRIAL_TENANT, Role::Writer).await?;
+    let scores = client
+        .score_texts(ScoreTextsRequest {
+            texts: vec![trial_text(0)],
+        })
+        .await?
+        .into_inner()
+        .scores;
+    anyhow::ensure!(
+        scores.first().map(|s| s.label) == Some(Label::Negative as i32),
+        "the trial text no longer scores negative"
+    );
+    for t in 0..BACKGROUND_TENANTS {
+        let tenant = format!("bench-bg-{t}");
+        let mut client = connect(running.grpc_addr, tokens, &tenant, Role::Writer).await?;
+        create_watchlist(&mut client, "积雪草精华", "积雪草精华").await?;
+    }
+    let mut watchlist_ids = Vec::with_capacity(trials);
+    for i in 0..trials {
+        let sku = format!("SKU{i:04}");
+        watchlist_ids.push(create_watchlist(&mut client, &sku, &sku).await?);
+    }
+
+    shutdown.cancel();
+    running.wait().await?;
+    Ok(watchlist_ids)
 }
 
-async fn add_watchlist(
-    conn: &mut sqlx::AnyConnection,
+async fn connect(
+    addr: std::net::SocketAddr,
+    tokens: &TokenStore,
     tenant: &str,
+    role: Role,
+) -> anyhow::Result<Client> {
+    let token = tokens.issue(tenant, role);
+    let channel = socialops_grpc::connect(&format!("http://{addr}")).await?;
+    Ok(SentimentServiceClient::with_interceptor(
+        channel,
+        BearerToken::new(token.token.expose_secret())?,
+    ))
+}
+
+/// Creates a watchlist of one product in the client's tenant; returns its id.
+async fn create_watchlist(
+    client: &mut Client,
     name: &str,
     product: &str,
-) -> anyhow::Result<()> {
-    watchlists::insert(
-        conn,
-        &Watchlist {
-            tenant_id: tenant.to_owned(),
-            watchlist_id: uuid::Uuid::now_v7().to_string(),
+) -> anyhow::Result<String> {
+    let watchlist = client
+        .create_watchlist(CreateWatchlistRequest {
             name: name.to_owned(),
-            terms: Terms {
-                brands: vec![],
-                products: vec![product.to_owned()],
-                risk_words: vec![],
-            },
-            created_at_us: 0,
-            updated_at_us: 0,
-        },
-    )
-    .await?;
-    Ok(())
+            products: vec![product.to_owned()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(watchlist.watchlist_id)
+}
+
+/// The watchlist's mentions the service has handled, from its sentiment timeline.
+async fn mentions_handled(client: &mut Client, watchlist_id: &str) -> anyhow::Result<u64> {
+    let hours = client
+        .get_sentiment_timeline(GetSentimentTimelineRequest {
+            watchlist_id: watchlist_id.to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .hours;
+    Ok(hours
+        .iter()
+        .map(|h| h.negative + h.neutral + h.positive)
+        .sum())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
 }
 
 /// Produces background events at `rate` per second in 10 ms steps until `stop`; returns how many it
@@ -441,23 +490,13 @@ struct Trial {
 async fn run_trials(
     producer: &Producer,
     topic: &str,
-    store: &socialops_sentiment::store::SentimentStore,
+    mut client: Client,
+    watchlist_ids: &[String],
     mut alerts: mpsc::UnboundedReceiver<ReadAlert>,
-    trials: usize,
     text: &impl Fn(usize) -> String,
 ) -> anyhow::Result<Vec<Trial>> {
-    let watchlist_ids: Vec<String> = {
-        let mut conn = store.conn().await?;
-        let mut listed = watchlists::list(&mut conn, TRIAL_TENANT).await?;
-        listed.sort_by(|a, b| a.name.cmp(&b.name));
-        listed.into_iter().map(|w| w.watchlist_id).collect()
-    };
-    let processed = || async {
-        let mut conn = store.conn().await?;
-        anyhow::Ok(socialops_sentiment::store::processed_count(&mut conn, TRIAL_TENANT).await?)
-    };
-    let mut latencies = Vec::with_capacity(trials);
-    for (trial, watchlist_id) in watchlist_ids.iter().enumerate().take(trials) {
+    let mut latencies = Vec::with_capacity(watchlist_ids.len());
+    for (trial, watchlist_id) in watchlist_ids.iter().enumerate() {
         let mention = |n: usize| {
             comment(
                 TRIAL_TENANT,
@@ -468,10 +507,10 @@ async fn run_trials(
             )
         };
         let short: Vec<OutgoingMessage> = (0..9).map(|n| message(topic, &mention(n))).collect();
-        let before = processed().await?;
+        let before = mentions_handled(&mut client, watchlist_id).await?;
         producer.send_all(&short).await?;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while processed().await? < before + 9 {
+        while mentions_handled(&mut client, watchlist_id).await? < before + 9 {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "trial {trial}: mentions not handled"
