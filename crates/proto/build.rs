@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(protoc) => config.protoc_executable(protoc),
         None => config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?),
     };
+    // `prost::Name` for every message: the `schema` header is the type's full proto name.
+    config.enable_type_names();
 
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)

@@ -8,7 +8,6 @@ mod reads;
 mod watch;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -24,7 +23,7 @@ use socialops_proto::profiles::v1::ProfileChange;
 use socialops_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
 use socialops_proto::sentiment::v1::sentiment_service_client::SentimentServiceClient;
 use socialops_segmentation::{RunningSegmentation, SegmentationConfig};
-use socialops_sentiment::{RunningSentiment, Scorer, SentimentConfig};
+use socialops_sentiment::{RunningSentiment, SentimentConfig};
 use socialops_storage::testing::required_env;
 use socialops_storage::{DatabaseConfig, create_scratch_postgres};
 use tokio_util::sync::CancellationToken;
@@ -41,9 +40,6 @@ pub type SentimentClient = SentimentServiceClient<InterceptedService<Channel, Be
 /// How long a test waits for something that crosses a service or the broker.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 const PARTITIONS: i32 = 3;
-
-/// One scorer for the whole binary: building one loads the jieba dictionary.
-static SCORER: LazyLock<Arc<Scorer>> = LazyLock::new(|| Arc::new(Scorer::default()));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -120,11 +116,13 @@ impl Stack {
         let ingestion = socialops_ingestion::start(
             &ingestion_config,
             socialops_ingestion::Dependencies {
-                kafka: kafka.clone(),
-                topics: topics.clone(),
-                tokens: tokens.clone(),
-                data_dir: data_dir.path().to_owned(),
                 create_topics: false,
+                ..socialops_ingestion::Dependencies::new(
+                    kafka.clone(),
+                    topics.clone(),
+                    tokens.clone(),
+                    data_dir.path().to_owned(),
+                )
             },
             shutdown.clone(),
         )
@@ -163,7 +161,6 @@ impl Stack {
             &sentiment_config,
             socialops_sentiment::Dependencies {
                 create_topics: false,
-                scorer: Some(SCORER.clone()),
                 ..socialops_sentiment::Dependencies::new(
                     kafka.clone(),
                     topics.clone(),

@@ -3,8 +3,9 @@ use std::collections::BTreeMap;
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 
-/// How to reach the brokers.
-#[derive(Debug, Clone, Deserialize)]
+/// How to reach the brokers. Its `Debug` prints the values of secret-bearing properties (passwords,
+/// keys, secrets, tokens, SASL JAAS configuration) as `[redacted]`, so it can be logged.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     pub bootstrap_servers: String,
@@ -17,6 +18,37 @@ pub struct KafkaConfig {
     /// path retry after a failure, so this bounds how long one attempt waits for a broker that is away.
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(key, value)| {
+                let shown = if is_secret_property(key) {
+                    "[redacted]"
+                } else {
+                    value.as_str()
+                };
+                (key.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &properties)
+            .field("delivery_timeout_ms", &self.delivery_timeout_ms)
+            .finish()
+    }
+}
+
+/// librdkafka properties whose values are credentials: `sasl.password`, `ssl.key.password`,
+/// `ssl.key.pem`, `sasl.oauthbearer.client.secret`, `sasl.jaas.config` and the like.
+fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "key", "token", "jaas", "credential"]
+        .iter()
+        .any(|part| key.contains(part))
 }
 
 fn default_delivery_timeout_ms() -> u64 {
@@ -123,6 +155,29 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), 7);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut config = KafkaConfig::new("b:9092");
+        for (key, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.username", "ops"),
+            ("sasl.password", "hunter2"),
+            ("ssl.key.password", "pem-pass"),
+            ("sasl.oauthbearer.client.secret", "oauth-secret"),
+        ] {
+            config.properties.insert(key.into(), value.into());
+        }
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "pem-pass", "oauth-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("SASL_SSL") && shown.contains("ops"),
+            "{shown}"
+        );
+        assert!(shown.contains("sasl.password"), "{shown}");
     }
 
     #[test]

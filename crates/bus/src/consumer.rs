@@ -3,6 +3,7 @@
 
 mod context;
 mod handler;
+mod tail;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::producer::{Producer, Record};
 use context::Context;
 pub use handler::{BatchHandler, DeadLetter, HandlerError, lane_of};
 use socialops_telemetry::set_parent_from_headers;
+pub use tail::Tail;
 
 pub struct ConsumerSettings {
     pub group_id: String,
@@ -119,13 +121,13 @@ pub async fn run_consumer<H: BatchHandler>(
 }
 
 /// Messages with a payload go to the handler; the others are dead-lettered without it.
-struct Batch {
-    messages: Vec<ReceivedMessage>,
+pub(crate) struct Batch {
+    pub(crate) messages: Vec<ReceivedMessage>,
     empty: Vec<ReceivedMessage>,
 }
 
 /// Waits for one message, then lingers up to `max_wait` to fill the batch.
-async fn next_batch(
+pub(crate) async fn next_batch(
     consumer: &StreamConsumer<Context>,
     max_batch: usize,
     max_wait: Duration,

@@ -10,8 +10,6 @@ pub enum BusError {
     Delivery { topic: String, reason: String },
     #[error("creating topic {topic} failed: {reason}")]
     CreateTopic { topic: String, reason: String },
-    #[error("outbox row {id} is unreadable: {reason}")]
-    CorruptOutboxRow { id: i64, reason: String },
     #[error("embedded broker: {0}")]
     Embedded(String),
     #[error("background task failed: {0}")]

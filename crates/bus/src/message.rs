@@ -23,6 +23,27 @@ impl OutgoingMessage {
         }
     }
 
+    /// A protobuf message of type `M`, already encoded: `content-type` says protobuf and `schema` names
+    /// the type (`socialops.events.v1.SocialEvent`).
+    pub fn protobuf<M: prost::Name>(
+        topic: impl Into<String>,
+        key: Option<String>,
+        encoded: impl Into<Vec<u8>>,
+    ) -> Self {
+        Self::new(topic, key, encoded)
+            .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF)
+            .header(headers::SCHEMA, M::full_name())
+    }
+
+    /// [`protobuf`](Self::protobuf), encoding `message`.
+    pub fn encode<M: prost::Message + prost::Name>(
+        topic: impl Into<String>,
+        key: Option<String>,
+        message: &M,
+    ) -> Self {
+        Self::protobuf::<M>(topic, key, message.encode_to_vec())
+    }
+
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         self.headers.push((name.into(), value.into()));
         self

@@ -1,9 +1,21 @@
 //! Transactional outbox: services write the messages they publish into the `outbox` table in the same
 //! transaction as their own rows; the [`OutboxRelay`] sends them to Kafka in id order and deletes them.
+//! A row that can never be published moves to `outbox_dead` with its reason.
+//!
+//! Each service's migrations create both tables (PostgreSQL shown; SQLite uses `INTEGER PRIMARY KEY
+//! AUTOINCREMENT` and `BLOB`):
+//!
+//! ```sql
+//! CREATE TABLE outbox (id BIGSERIAL PRIMARY KEY, topic TEXT NOT NULL, msg_key TEXT NULL,
+//!     payload BYTEA NOT NULL, headers BYTEA NOT NULL, created_at_us BIGINT NOT NULL);
+//! CREATE TABLE outbox_dead (id BIGINT PRIMARY KEY, topic TEXT NOT NULL, msg_key TEXT NULL,
+//!     payload BYTEA NOT NULL, headers BYTEA NOT NULL, created_at_us BIGINT NOT NULL,
+//!     reason TEXT NOT NULL, set_aside_at_us BIGINT NOT NULL);
+//! ```
 
 mod relay;
 
-use socialops_storage::{Backend, Db, SqlText};
+use socialops_storage::{Backend, SqlText};
 use sqlx::{Any, AssertSqlSafe};
 
 use crate::error::BusError;
@@ -11,24 +23,6 @@ use crate::headers;
 use crate::message::OutgoingMessage;
 
 pub use relay::OutboxRelay;
-
-const CREATE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS outbox (
-    id BIGSERIAL PRIMARY KEY,
-    topic TEXT NOT NULL,
-    msg_key TEXT NULL,
-    payload BYTEA NOT NULL,
-    headers BYTEA NOT NULL,
-    created_at_us BIGINT NOT NULL
-)";
-
-const CREATE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    msg_key TEXT NULL,
-    payload BLOB NOT NULL,
-    headers BLOB NOT NULL,
-    created_at_us BIGINT NOT NULL
-)";
 
 /// Five parameters per row keeps one statement under SQLite's 32766 and PostgreSQL's 65535 bind limits.
 const ROWS_PER_INSERT: usize = 6000;
@@ -42,16 +36,6 @@ pub(crate) const RELAY_LOCK_CLASS: i32 = 0x4f42_5832;
 pub struct Outbox;
 
 impl Outbox {
-    /// Creates the `outbox` table if it does not exist.
-    pub async fn install(db: &Db) -> Result<(), BusError> {
-        let ddl = match db.backend() {
-            Backend::Postgres => CREATE_POSTGRES,
-            Backend::Sqlite => CREATE_SQLITE,
-        };
-        sqlx::query(ddl).execute(db.pool()).await?;
-        Ok(())
-    }
-
     /// Inserts the messages in the caller's transaction; they are relayed only if it commits.
     ///
     /// On PostgreSQL this takes one transaction-scoped advisory lock, held until commit, before the rows

@@ -79,16 +79,36 @@ impl Producer {
 
     /// Sends in iteration order and returns `(partition, offset)` per record. Every delivery is awaited
     /// even after a failure, so no send is left running behind the caller's back.
-    pub(crate) async fn send_records<'a>(
+    pub(crate) async fn send_records(
         &self,
-        records: Vec<Record<'a>>,
+        records: Vec<Record<'_>>,
     ) -> Result<Vec<(i32, i64)>, BusError> {
-        let trace = current_trace_headers();
-        let mut delivered = Vec::with_capacity(records.len());
-        let mut pending: VecDeque<(&'a str, DeliveryFuture)> = VecDeque::new();
-        let mut first_error: Option<BusError> = None;
+        let topics: Vec<String> = records.iter().map(|r| r.topic.to_owned()).collect();
+        self.deliver_each(records)
+            .await
+            .into_iter()
+            .zip(topics)
+            .map(|(result, topic)| {
+                result.map_err(|e| BusError::Delivery {
+                    topic,
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
 
-        for record in records {
+    /// Sends in iteration order and returns each record's outcome: where it landed, or why the broker
+    /// or librdkafka refused it. Every delivery is awaited.
+    pub(crate) async fn deliver_each(
+        &self,
+        records: Vec<Record<'_>>,
+    ) -> Vec<Result<(i32, i64), KafkaError>> {
+        let trace = current_trace_headers();
+        let mut outcomes: Vec<Option<Result<(i32, i64), KafkaError>>> =
+            (0..records.len()).map(|_| None).collect();
+        let mut pending: VecDeque<(usize, DeliveryFuture)> = VecDeque::new();
+
+        for (index, record) in records.into_iter().enumerate() {
             let mut future_record = FutureRecord::<[u8], [u8]>::to(record.topic)
                 .headers(owned_headers(record.headers, &trace));
             if let Some(key) = record.key {
@@ -100,7 +120,7 @@ impl Producer {
             loop {
                 match self.inner.send_result(future_record) {
                     Ok(delivery) => {
-                        pending.push_back((record.topic, delivery));
+                        pending.push_back((index, delivery));
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -108,55 +128,56 @@ impl Producer {
                         // Waiting for our own oldest delivery frees queue space; when the queue is
                         // full of other tasks' messages there is nothing of ours to wait for.
                         match pending.pop_front() {
-                            Some((topic, delivery)) => record_delivery(
-                                topic,
-                                delivery.await,
-                                &mut delivered,
-                                &mut first_error,
-                            ),
+                            Some((done, delivery)) => {
+                                outcomes[done] = Some(outcome(delivery.await))
+                            }
                             None => tokio::time::sleep(Duration::from_millis(5)).await,
                         }
                     }
                     Err((e, _)) => {
-                        first_error.get_or_insert(e.into());
+                        outcomes[index] = Some(Err(e));
                         break;
                     }
                 }
             }
         }
-        while let Some((topic, delivery)) = pending.pop_front() {
-            record_delivery(topic, delivery.await, &mut delivered, &mut first_error);
+        while let Some((done, delivery)) = pending.pop_front() {
+            outcomes[done] = Some(outcome(delivery.await));
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(delivered),
-        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every record has an outcome"))
+            .collect()
     }
 }
 
-fn record_delivery(
-    topic: &str,
+/// Whether librdkafka or the broker refused the message itself, so that sending it again can never
+/// succeed (as opposed to a broker that is away, a leader that moved or a timeout).
+pub(crate) fn is_unpublishable(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::InvalidArgument
+        )
+    )
+}
+
+fn outcome(
     result: Result<
         rdkafka::producer::future_producer::OwnedDeliveryResult,
         futures::channel::oneshot::Canceled,
     >,
-    delivered: &mut Vec<(i32, i64)>,
-    first_error: &mut Option<BusError>,
-) {
+) -> Result<(i32, i64), KafkaError> {
     match result {
-        Ok(Ok(delivery)) => delivered.push((delivery.partition, delivery.offset)),
-        Ok(Err((e, _))) => {
-            first_error.get_or_insert(BusError::Delivery {
-                topic: topic.to_owned(),
-                reason: e.to_string(),
-            });
-        }
-        Err(_) => {
-            first_error.get_or_insert(BusError::Delivery {
-                topic: topic.to_owned(),
-                reason: "producer closed before the delivery report".into(),
-            });
-        }
+        Ok(Ok(delivery)) => Ok((delivery.partition, delivery.offset)),
+        Ok(Err((e, _))) => Err(e),
+        Err(_) => Err(KafkaError::Canceled),
     }
 }
 

@@ -17,12 +17,14 @@ const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The name grpc.health.v1 uses for the server as a whole.
 const WHOLE_SERVER: &str = "";
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// A tonic server with health, reflection, per-request trace spans and ordered shutdown.
 pub struct GrpcServer {
     routes: RoutesBuilder,
     health: HealthReporter,
     service_names: Vec<&'static str>,
+    file_descriptor_sets: Vec<&'static [u8]>,
     drain_timeout: Duration,
 }
 
@@ -36,38 +38,19 @@ impl std::fmt::Debug for GrpcServer {
 }
 
 impl GrpcServer {
-    /// A server offering `grpc.health.v1.Health` and server reflection (v1 and v1alpha) over
-    /// `file_descriptor_sets` (encoded `FileDescriptorSet`s, as `tonic_prost_build` writes them) plus
-    /// the health and reflection protos themselves.
-    ///
-    /// # Panics
-    ///
-    /// If a descriptor set does not decode: they are compiled in, so that is a build bug.
+    /// A server offering `grpc.health.v1.Health` and server reflection (v1 and v1alpha). Reflection
+    /// describes the types of `file_descriptor_sets` (encoded `FileDescriptorSet`s, as
+    /// `tonic_prost_build` writes them) and lists only the services this server serves: the ones
+    /// added with [`add_service`](Self::add_service), health and reflection.
     pub fn new(file_descriptor_sets: &[&'static [u8]]) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
-        let reflection = || {
-            file_descriptor_sets.iter().fold(
-                tonic_reflection::server::Builder::configure()
-                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
-                |builder, set| builder.register_encoded_file_descriptor_set(set),
-            )
-        };
-        let reflection_v1 = reflection()
-            .build_v1()
-            .expect("file descriptor sets decode");
-        let reflection_v1alpha = reflection()
-            .build_v1alpha()
-            .expect("file descriptor sets decode");
-
         let mut routes = RoutesBuilder::default();
-        routes
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha);
+        routes.add_service(health_service);
         Self {
             routes,
             health,
             service_names: vec![WHOLE_SERVER],
+            file_descriptor_sets: file_descriptor_sets.to_vec(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
@@ -106,11 +89,13 @@ impl GrpcServer {
         shutdown: CancellationToken,
     ) -> Result<(), tonic::transport::Error> {
         let Self {
-            routes,
+            mut routes,
             health,
             service_names,
+            file_descriptor_sets,
             drain_timeout,
         } = self;
+        add_reflection(&mut routes, &file_descriptor_sets, &service_names);
         let local_addr = listener.local_addr().ok();
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
@@ -143,6 +128,42 @@ impl GrpcServer {
         tracing::info!("grpc server stopped");
         Ok(())
     }
+}
+
+/// Reflection (v1 and v1alpha) over the descriptor sets, listing `service_names` and health.
+///
+/// # Panics
+///
+/// If a descriptor set does not decode: they are compiled in, so that is a build bug.
+fn add_reflection(
+    routes: &mut RoutesBuilder,
+    file_descriptor_sets: &[&'static [u8]],
+    service_names: &[&'static str],
+) {
+    let reflection = |reflection_service: &str| {
+        let builder = file_descriptor_sets.iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name(HEALTH_SERVICE)
+                .with_service_name(reflection_service),
+            |builder, set| builder.register_encoded_file_descriptor_set(set),
+        );
+        service_names
+            .iter()
+            .filter(|name| **name != WHOLE_SERVER)
+            .fold(builder, |builder, name| builder.with_service_name(*name))
+    };
+    routes
+        .add_service(
+            reflection("grpc.reflection.v1.ServerReflection")
+                .build_v1()
+                .expect("file descriptor sets decode"),
+        )
+        .add_service(
+            reflection("grpc.reflection.v1alpha.ServerReflection")
+                .build_v1alpha()
+                .expect("file descriptor sets decode"),
+        );
 }
 
 async fn drain_deadline(shutdown: &CancellationToken, drain_timeout: Duration) {

@@ -88,7 +88,9 @@ impl TestApp {
 
 async fn spawn_app(with_echo: bool, drain_timeout: Duration) -> TestApp {
     socialops_telemetry::init_for_tests();
-    let mut server = GrpcServer::new(&[]).with_drain_timeout(drain_timeout);
+    // Every service of the platform is in the descriptor set; this server serves only Echo.
+    let mut server =
+        GrpcServer::new(&[socialops_proto::FILE_DESCRIPTOR_SET]).with_drain_timeout(drain_timeout);
     if with_echo {
         let store = TokenStore::from_config(&AuthConfig {
             tokens: vec![TokenEntry {
@@ -153,9 +155,7 @@ async fn health_reports_the_server_serving() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn reflection_lists_health_and_reflection() {
-    let app = spawn_app(false, Duration::from_secs(5)).await;
+async fn listed_services(app: &TestApp) -> Vec<String> {
     let mut client = ServerReflectionClient::new(app.channel().await);
     let request = ServerReflectionRequest {
         host: String::new(),
@@ -170,17 +170,43 @@ async fn reflection_lists_health_and_reflection() {
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection response: {response:?}");
     };
-    let names: Vec<&str> = list
-        .service
-        .iter()
-        .map(|service| service.name.as_str())
-        .collect();
-    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+    list.service
+        .into_iter()
+        .map(|service| service.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn reflection_lists_health_and_reflection() {
+    let app = spawn_app(false, Duration::from_secs(5)).await;
+    let names = listed_services(&app).await;
     assert!(
-        names.contains(&"grpc.reflection.v1.ServerReflection"),
+        names.iter().any(|n| n == "grpc.health.v1.Health"),
         "{names:?}"
     );
-    drop(responses);
+    assert!(
+        names
+            .iter()
+            .any(|n| n == "grpc.reflection.v1.ServerReflection"),
+        "{names:?}"
+    );
+    app.stop().await;
+}
+
+/// Reflection lists what this port serves, not every service of the descriptor sets it knows.
+#[tokio::test]
+async fn reflection_lists_only_the_services_served() {
+    let app = spawn_app(true, Duration::from_secs(5)).await;
+    let mut names = listed_services(&app).await;
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "socialops.test.v1.Echo",
+        ],
+    );
     app.stop().await;
 }
 

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use prost::Message;
 use socialops_auth::{Role, principal};
-use socialops_bus::{KafkaConfig, OutgoingMessage, Producer, headers};
+use socialops_bus::{KafkaConfig, OutgoingMessage, Producer};
 use socialops_proto::events::v1::SocialEvent;
 use socialops_proto::ingestion::v1::ingestion_service_server::IngestionService;
 use socialops_proto::ingestion::v1::{
@@ -241,13 +240,11 @@ impl IngestionService for IngestionApi {
             user_id: body.user_id.clone(),
             requested_at: Some(timestamp(now)),
         };
-        let announce = OutgoingMessage::new(
+        let announce = OutgoingMessage::encode(
             &self.topics.privacy,
             Some(user_key(tenant, &body.user_id)),
-            erasure.encode_to_vec(),
-        )
-        .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF)
-        .header(headers::SCHEMA, "socialops.privacy.v1.ErasureRequest");
+            &erasure,
+        );
         let erased = self
             .ingestor
             .store()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage, headers};
 
 use crate::domain::{Outcome, decode_raw};
+use crate::error::IngestionError;
 use crate::ingest::{Candidate, Ingestor, Source};
 
 pub struct RawEventHandler {
@@ -41,7 +42,7 @@ impl BatchHandler for RawEventHandler {
             .ingestor
             .ingest(candidates, Source::Kafka)
             .await
-            .map_err(HandlerError::from)?;
+            .map_err(IngestionError::into_handler_error)?;
         Ok(outcomes
             .into_iter()
             .zip(tenants)

@@ -5,15 +5,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use socialops_bus::{OutgoingMessage, headers};
+use socialops_bus::OutgoingMessage;
 use socialops_proto::events::v1::SocialEvent;
 use tokio::sync::Notify;
 
 use crate::domain::{Outcome, Validator, user_key};
 use crate::error::IngestionError;
 use crate::store::{EventStore, NewEvent};
-
-pub const EVENT_SCHEMA: &str = "socialops.events.v1.SocialEvent";
 
 /// Which door an event came in by, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,13 +115,11 @@ impl Ingestor {
 
     fn publication(&self, new: &NewEvent, trace_headers: &[(String, String)]) -> OutgoingMessage {
         let event = &new.event;
-        let mut message = OutgoingMessage::new(
+        let mut message = OutgoingMessage::protobuf::<SocialEvent>(
             &self.events_topic,
             Some(user_key(&event.tenant_id, &event.user_id)),
             new.encoded.clone(),
-        )
-        .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF)
-        .header(headers::SCHEMA, EVENT_SCHEMA);
+        );
         for (name, value) in trace_headers {
             message = message.header(name, value.as_bytes());
         }

@@ -13,8 +13,14 @@ use socialops_storage::{Db, Row, SqlText};
 use crate::error::IngestionError;
 pub use page_token::PageToken;
 
-pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-pub static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The store's schema, run at start-up.
+pub const MIGRATIONS: socialops_storage::Migrations = socialops_storage::Migrations {
+    postgres: &POSTGRES_MIGRATIONS,
+    sqlite: &SQLITE_MIGRATIONS,
+};
 
 /// Columns bound per row in the batch insert; batches are chunked to stay under SQLite's limit of
 /// 32,766 bound parameters (PostgreSQL allows 65,535).
@@ -52,10 +58,15 @@ pub struct EventStore {
 }
 
 impl EventStore {
+    /// Migrates `db` and opens the store on it.
     pub async fn open(db: Db) -> Result<Self, IngestionError> {
-        db.migrate(&POSTGRES_MIGRATIONS, &SQLITE_MIGRATIONS).await?;
-        Outbox::install(&db).await?;
-        Ok(Self { db })
+        db.migrate(&MIGRATIONS).await?;
+        Ok(Self::new(db))
+    }
+
+    /// The store on an already migrated `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
     }
 
     pub fn db(&self) -> &Db {
@@ -93,8 +104,8 @@ impl EventStore {
                     .bind(event.user_id.as_str())
                     .bind(event.payload.as_ref().map_or("", |p| p.type_name()))
                     .bind(event.platform)
-                    .bind(micros(event.occurred_at.as_ref()))
-                    .bind(micros(event.received_at.as_ref()))
+                    .bind(micros_or_zero(event.occurred_at.as_ref()))
+                    .bind(micros_or_zero(event.received_at.as_ref()))
                     .bind(new.encoded.as_slice());
             }
             let rows = insert.fetch_all(&mut *tx).await?;
@@ -237,10 +248,6 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<SocialEvent, IngestionError> {
     SocialEvent::decode(payload.as_slice()).map_err(|e| IngestionError::Corrupt(e.to_string()))
 }
 
-fn micros(at: Option<&socialops_proto::Timestamp>) -> i64 {
-    at.map_or(0, |t| {
-        t.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(t.nanos / 1_000))
-    })
+fn micros_or_zero(at: Option<&socialops_proto::Timestamp>) -> i64 {
+    socialops_proto::micros_of(at).unwrap_or(0)
 }

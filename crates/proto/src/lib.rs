@@ -60,6 +60,27 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("soci
 
 pub use pbjson_types::Timestamp;
 
+/// The timestamp `us` microseconds after the Unix epoch (negative is before it).
+pub fn timestamp(us: i64) -> Timestamp {
+    Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        // rem_euclid keeps nanos in 0..1e9 as the proto requires, also before the epoch.
+        nanos: i32::try_from(us.rem_euclid(1_000_000) * 1_000).expect("below one second"),
+    }
+}
+
+/// Microseconds since the Unix epoch of `at`, saturating at the ends of `i64`.
+pub fn micros(at: &Timestamp) -> i64 {
+    at.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(at.nanos / 1_000))
+}
+
+/// [`micros`] of a timestamp field, `None` when it is unset.
+pub fn micros_of(at: Option<&Timestamp>) -> Option<i64> {
+    at.map(micros)
+}
+
 impl privacy::v1::ErasureRequest {
     /// Decodes a `socialops.privacy.v1` message and checks that it names a tenant and a user; the
     /// error is the reason a consumer dead-letters it with.
@@ -101,6 +122,7 @@ impl events::v1::social_event::Payload {
 #[cfg(test)]
 mod tests {
     use super::events::v1::{SocialEvent, social_event::Payload};
+    use super::*;
 
     #[test]
     fn json_form_round_trips_with_snake_case_names() {
@@ -125,5 +147,21 @@ mod tests {
         let json = r#"{"event_id": "e-1", "commnet": {}}"#;
         let err = serde_json::from_str::<SocialEvent>(json).unwrap_err();
         assert!(err.to_string().contains("commnet"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_split_micros_into_seconds_and_nanos_both_sides_of_the_epoch() {
+        let t = timestamp(1_500_000_250);
+        assert_eq!((t.seconds, t.nanos), (1_500, 250_000));
+        assert_eq!(micros(&t), 1_500_000_250);
+        let before = timestamp(-1);
+        assert_eq!((before.seconds, before.nanos), (-1, 999_999_000));
+        assert_eq!(micros(&before), -1);
+        let far = Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        };
+        assert_eq!(micros(&far), i64::MAX);
+        assert_eq!(micros_of(None), None);
     }
 }

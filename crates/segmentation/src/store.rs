@@ -12,7 +12,6 @@ pub mod profiles;
 pub mod segments;
 pub mod tags;
 
-use socialops_bus::Outbox;
 use socialops_storage::{Db, Row, SqlText};
 use sqlx::AnyConnection;
 
@@ -22,8 +21,14 @@ use predicate::Bind;
 pub use profiles::StoredProfile;
 use profiles::{PROFILE_SELECT, decode_profile, stage_code, tier_from_code};
 
-pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-pub static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The store's schema, run at start-up.
+pub const MIGRATIONS: socialops_storage::Migrations = socialops_storage::Migrations {
+    postgres: &POSTGRES_MIGRATIONS,
+    sqlite: &SQLITE_MIGRATIONS,
+};
 
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
@@ -58,10 +63,15 @@ pub struct BuyerValues<'a> {
 }
 
 impl ProfileStore {
+    /// Migrates `db` and opens the store on it.
     pub async fn open(db: Db) -> Result<Self, SegmentationError> {
-        db.migrate(&POSTGRES_MIGRATIONS, &SQLITE_MIGRATIONS).await?;
-        Outbox::install(&db).await?;
-        Ok(Self { db })
+        db.migrate(&MIGRATIONS).await?;
+        Ok(Self::new(db))
+    }
+
+    /// The store on an already migrated `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
     }
 
     pub fn db(&self) -> &Db {

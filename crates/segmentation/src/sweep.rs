@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use socialops_proto::profiles::v1::Cause;
 use socialops_storage::processed;
-use tokio_util::sync::CancellationToken;
 
 use crate::domain::{RfmEdges, Rule};
 use crate::error::SegmentationError;
@@ -33,9 +32,9 @@ use crate::update::{REEVALUATE_PAGE, Updater};
 /// The advisory lock `(class, key)` a replica holds while it sweeps.
 pub const SWEEP_LOCK: (i32, i32) = (0x5345_4731, 0);
 
+/// One pass of the sweep; the service skeleton runs it every `sweep_interval`.
 pub struct Sweeper {
     pub updater: Arc<Updater>,
-    pub interval: Duration,
     pub batch: usize,
     pub rfm_interval: Duration,
     pub dedup_window: Duration,
@@ -51,21 +50,6 @@ pub struct RfmRun {
 }
 
 impl Sweeper {
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SegmentationError> {
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                _ = ticker.tick() => {
-                    if let Err(error) = self.tick_exclusive().await {
-                        tracing::warn!(error = %error, "sweep failed, retrying next tick");
-                    }
-                }
-            }
-        }
-    }
-
     /// One pass, unless another replica is sweeping the same store; returns whether it ran.
     pub async fn tick_exclusive(&self) -> Result<bool, SegmentationError> {
         let (class, key) = SWEEP_LOCK;

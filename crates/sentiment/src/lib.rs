@@ -20,6 +20,6 @@ pub mod sweep;
 
 pub use config::{SentimentConfig, SpikeSettings, TenantSettings};
 pub use error::SentimentError;
-pub use service::{Dependencies, RunningSentiment, start};
+pub use service::{Dependencies, RunningSentiment, shared_scorer, start};
 pub use socialops_scorer::{Label, Score, Scorer};
 pub use socialops_storage::clock::{Clock, ManualClock, SystemClock};

@@ -12,15 +12,20 @@ pub mod watchlists;
 
 use std::collections::BTreeMap;
 
-use socialops_bus::Outbox;
 use socialops_storage::{Db, Row, SqlText};
 use sqlx::AnyConnection;
 
 use crate::domain::Label;
 use crate::error::SentimentError;
 
-pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-pub static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The store's schema, run at start-up.
+pub const MIGRATIONS: socialops_storage::Migrations = socialops_storage::Migrations {
+    postgres: &POSTGRES_MIGRATIONS,
+    sqlite: &SQLITE_MIGRATIONS,
+};
 
 /// Rows per multi-row statement: at most 14 columns each keeps a statement under SQLite's 32,766
 /// bound parameters.
@@ -34,10 +39,15 @@ pub struct SentimentStore {
 }
 
 impl SentimentStore {
+    /// Migrates `db` and opens the store on it.
     pub async fn open(db: Db) -> Result<Self, SentimentError> {
-        db.migrate(&POSTGRES_MIGRATIONS, &SQLITE_MIGRATIONS).await?;
-        Outbox::install(&db).await?;
-        Ok(Self { db })
+        db.migrate(&MIGRATIONS).await?;
+        Ok(Self::new(db))
+    }
+
+    /// The store on an already migrated `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
     }
 
     pub fn db(&self) -> &Db {

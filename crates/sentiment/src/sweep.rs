@@ -6,33 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socialops_storage::processed;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::SentimentError;
 use crate::monitor::{Monitor, remind};
 
+/// One pass of the sweep; the service skeleton runs it every `sweep_interval`.
 pub struct Sweeper {
     pub monitor: Arc<Monitor>,
-    pub interval: Duration,
     pub dedup_window: Duration,
 }
 
 impl Sweeper {
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SentimentError> {
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                _ = ticker.tick() => {
-                    if let Err(error) = self.tick().await {
-                        tracing::warn!(error = %error, "sweep failed, retrying next tick");
-                    }
-                }
-            }
-        }
-    }
-
     /// One pass: reminders, then expired processed-event keys.
     pub async fn tick(&self) -> Result<(), SentimentError> {
         remind(&self.monitor).await?;

@@ -20,6 +20,14 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use exclusive::ExclusiveGuard;
+
+/// A service's schema, one embedded migrator per backend: each service keeps `migrations/postgres`
+/// and `migrations/sqlite` and embeds them with `sqlx::migrate!`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub postgres: &'static Migrator,
+    pub sqlite: &'static Migrator,
+}
 pub use sqlx::{Any, AnyPool as Pool, Row, Transaction};
 
 #[derive(Debug, thiserror::Error)]
@@ -149,16 +157,11 @@ impl Db {
         Ok(Self { pool, backend })
     }
 
-    /// Runs the migrations for this backend: each service keeps `migrations/postgres` and
-    /// `migrations/sqlite` and passes the matching embedded migrator.
-    pub async fn migrate(
-        &self,
-        postgres: &Migrator,
-        sqlite: &Migrator,
-    ) -> Result<(), StorageError> {
+    /// Runs the migrations for this backend.
+    pub async fn migrate(&self, migrations: &Migrations) -> Result<(), StorageError> {
         match self.backend {
-            Backend::Postgres => postgres.run(&self.pool).await?,
-            Backend::Sqlite => sqlite.run(&self.pool).await?,
+            Backend::Postgres => migrations.postgres.run(&self.pool).await?,
+            Backend::Sqlite => migrations.sqlite.run(&self.pool).await?,
         }
         Ok(())
     }
@@ -391,6 +394,30 @@ pub mod testing {
                 .await
                 .expect("scratch database"),
         )
+    }
+
+    /// Waits until at least `sessions` sessions of `db`'s database wait on a lock (PostgreSQL's
+    /// `pg_stat_activity.wait_event_type = 'Lock'`), so a test shows that something is blocked by the
+    /// lock and not merely slow. Panics after 30 s.
+    pub async fn wait_for_lock_waiters(db: &crate::Db, sessions: i64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .expect("pg_stat_activity");
+            if waiting >= sessions {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{waiting} of {sessions} sessions wait on a lock after 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// A pool of two connections to `url`, after running `statements` (a test's tables) on it.

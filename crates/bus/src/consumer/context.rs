@@ -7,8 +7,8 @@ use tracing::{info, warn};
 
 /// librdkafka callbacks; they run on whichever thread polls the consumer, so they only log and set
 /// gauges.
-pub(super) struct Context {
-    pub(super) group: String,
+pub(crate) struct Context {
+    pub(crate) group: String,
 }
 
 impl ClientContext for Context {

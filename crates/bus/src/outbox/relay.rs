@@ -1,17 +1,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
+
 use socialops_storage::{Backend, Db, ExclusiveGuard, Row, SqlText};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::RELAY_LOCK_CLASS;
 use crate::error::BusError;
 use crate::headers;
-use crate::producer::{Producer, Record};
+use crate::producer::{Producer, Record, is_unpublishable};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PENDING_GAUGE_INTERVAL: Duration = Duration::from_secs(10);
@@ -36,6 +38,25 @@ struct OutboxRow {
     key: Option<String>,
     payload: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+}
+
+/// A row that can never be published, and why.
+struct Unpublishable {
+    id: i64,
+    reason: String,
+}
+
+/// What one read of the outbox found.
+#[derive(Default)]
+struct Rows {
+    publishable: Vec<OutboxRow>,
+    unpublishable: Vec<Unpublishable>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.publishable.len() + self.unpublishable.len()
+    }
 }
 
 impl OutboxRelay {
@@ -64,7 +85,7 @@ impl OutboxRelay {
     /// Relays until `shutdown`, then makes one last pass bounded by the drain timeout. Failures are
     /// logged and retried with backoff; the loop itself does not fail.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BusError> {
-        let mut backoff = POLL_INTERVAL;
+        let mut backoff = retry_delays();
         let mut last_gauge: Option<Instant> = None;
         loop {
             if last_gauge.is_none_or(|at| at.elapsed() >= PENDING_GAUGE_INTERVAL) {
@@ -73,13 +94,13 @@ impl OutboxRelay {
             }
             let wait = match self.relay_until_empty().await {
                 Ok(()) => {
-                    backoff = POLL_INTERVAL;
+                    backoff = retry_delays();
                     POLL_INTERVAL
                 }
                 Err(e) => {
-                    warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed");
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    backoff
+                    let wait = backoff.next().unwrap_or(MAX_BACKOFF);
+                    warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "outbox relay failed");
+                    wait
                 }
             };
             tokio::select! {
@@ -108,9 +129,9 @@ impl OutboxRelay {
             Backend::Postgres => self.relay_once_postgres().await?,
             Backend::Sqlite => {
                 let mut conn = self.db.pool().acquire().await?;
-                let rows = self.read_rows(&mut conn).await?;
-                self.send(&rows).await?;
-                delete_rows(&mut conn, &rows).await?;
+                let mut rows = self.read_rows(&mut conn).await?;
+                self.send(&mut rows).await?;
+                self.settle(&mut conn, &rows).await?;
                 rows.len()
             }
         };
@@ -140,30 +161,40 @@ impl OutboxRelay {
             return Ok(0);
         }
         let mut conn = self.db.pool().acquire().await?;
-        let rows = self.read_rows(&mut conn).await?;
+        let mut rows = self.read_rows(&mut conn).await?;
         drop(conn);
-        self.send(&rows).await?;
+        self.send(&mut rows).await?;
         let mut conn = self.db.pool().acquire().await?;
-        delete_rows(&mut conn, &rows).await?;
+        self.settle(&mut conn, &rows).await?;
         Ok(rows.len())
     }
 
-    async fn read_rows(&self, conn: &mut AnyConnection) -> Result<Vec<OutboxRow>, BusError> {
+    async fn read_rows(&self, conn: &mut AnyConnection) -> Result<Rows, BusError> {
         let limit = i64::try_from(self.batch_size).unwrap_or(i64::MAX);
-        let rows = sqlx::query(
+        let found = sqlx::query(
             "SELECT id, topic, msg_key, payload, headers FROM outbox ORDER BY id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(conn)
         .await?;
-        rows.iter().map(decode_row).collect()
+        let mut rows = Rows::default();
+        for row in &found {
+            match decode_row(row)? {
+                Ok(row) => rows.publishable.push(row),
+                Err(unpublishable) => rows.unpublishable.push(unpublishable),
+            }
+        }
+        Ok(rows)
     }
 
-    async fn send(&self, rows: &[OutboxRow]) -> Result<(), BusError> {
-        if rows.is_empty() {
+    /// Sends the publishable rows. A row the broker refuses for good moves to the unpublishable ones;
+    /// any other failure fails the pass, and the whole batch is sent again on the next one.
+    async fn send(&self, rows: &mut Rows) -> Result<(), BusError> {
+        if rows.publishable.is_empty() {
             return Ok(());
         }
         let records: Vec<Record<'_>> = rows
+            .publishable
             .iter()
             .map(|row| Record {
                 topic: &row.topic,
@@ -172,8 +203,34 @@ impl OutboxRelay {
                 headers: &row.headers,
             })
             .collect();
-        self.producer.send_records(records).await?;
+        let outcomes = self.producer.deliver_each(records).await;
+        let mut refused = Vec::new();
+        for (row, outcome) in rows.publishable.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => {}
+                Err(e) if is_unpublishable(&e) => refused.push(Unpublishable {
+                    id: row.id,
+                    reason: format!("the broker refused the message for good: {e}"),
+                }),
+                Err(e) => {
+                    return Err(BusError::Delivery {
+                        topic: row.topic.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        rows.unpublishable.extend(refused);
         Ok(())
+    }
+
+    /// Sets the unpublishable rows aside with their reasons, then deletes everything the pass handled.
+    async fn settle(&self, conn: &mut AnyConnection, rows: &Rows) -> Result<(), BusError> {
+        if !rows.unpublishable.is_empty() {
+            set_aside(conn, &rows.unpublishable).await?;
+        }
+        let ids: Vec<i64> = rows.publishable.iter().map(|row| row.id).collect();
+        delete_rows(conn, &ids).await
     }
 
     async fn update_pending_gauge(&self) {
@@ -187,28 +244,71 @@ impl OutboxRelay {
     }
 }
 
-fn decode_row(row: &AnyRow) -> Result<OutboxRow, BusError> {
+/// The row, or why it can never be published; `Err` only for a row the database cannot give.
+fn decode_row(row: &AnyRow) -> Result<Result<OutboxRow, Unpublishable>, BusError> {
     let id: i64 = row.try_get("id")?;
     let encoded: Vec<u8> = row.try_get("headers")?;
-    Ok(OutboxRow {
-        id,
-        topic: row.try_get("topic")?,
-        key: row.try_get("msg_key")?,
-        payload: row.try_get("payload")?,
-        headers: headers::decode(&encoded)
-            .map_err(|reason| BusError::CorruptOutboxRow { id, reason })?,
+    Ok(match headers::decode(&encoded) {
+        Ok(headers) => Ok(OutboxRow {
+            id,
+            topic: row.try_get("topic")?,
+            key: row.try_get("msg_key")?,
+            payload: row.try_get("payload")?,
+            headers,
+        }),
+        Err(reason) => Err(Unpublishable {
+            id,
+            reason: format!("unreadable headers: {reason}"),
+        }),
     })
 }
 
-async fn delete_rows(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), BusError> {
-    for chunk in rows.chunks(IDS_PER_DELETE) {
+/// Moves each row to `outbox_dead` with its reason, one transaction for all of them.
+async fn set_aside(conn: &mut AnyConnection, rows: &[Unpublishable]) -> Result<(), BusError> {
+    let now_us = socialops_storage::now_micros();
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO outbox_dead (id, topic, msg_key, payload, headers, created_at_us, reason, set_aside_at_us) \
+             SELECT id, topic, msg_key, payload, headers, created_at_us, $2, $3 FROM outbox WHERE id = $1",
+        )
+        .bind(row.id)
+        .bind(row.reason.as_str())
+        .bind(now_us)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE id = $1")
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    for row in rows {
+        error!(id = row.id, reason = %row.reason, "outbox row set aside in outbox_dead");
+    }
+    metrics::counter!("socialops_outbox_set_aside_total").increment(rows.len() as u64);
+    Ok(())
+}
+
+async fn delete_rows(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), BusError> {
+    for chunk in ids.chunks(IDS_PER_DELETE) {
         let mut sql = SqlText::new(Backend::of(conn), "DELETE FROM outbox WHERE id IN ");
         sql.value_rows(1, chunk.len());
         let mut query = sqlx::query(sql.into_sql());
-        for row in chunk {
-            query = query.bind(row.id);
+        for id in chunk {
+            query = query.bind(*id);
         }
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Waits between failed passes: doubling from the poll interval to ten seconds, with jitter.
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(POLL_INTERVAL)
+        .with_max_delay(MAX_BACKOFF)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }

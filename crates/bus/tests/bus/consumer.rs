@@ -400,3 +400,41 @@ fn errors_are_classified_by_their_source() {
     assert!(!HandlerError::msg("store unavailable").is_permanent());
     assert!(HandlerError::permanent("unknown campaign").is_permanent());
 }
+
+/// A tail sees what is produced after it opened, on every partition, each message once, and nothing
+/// from before.
+#[tokio::test]
+async fn a_tail_reads_from_where_the_topic_ended_when_it_opened() {
+    let Some(config) = kafka() else { return };
+    let t = topics(&config, 1, 3).await;
+    let producer = Producer::new(&config).unwrap();
+    let message = |p: String| OutgoingMessage::new(&t[0], Some(format!("acme:{p}")), p);
+    let before: Vec<_> = (0..30).map(|i| message(format!("before-{i}"))).collect();
+    producer.send_all(&before).await.unwrap();
+
+    let tail = socialops_bus::Tail::open(&config, &t[0]).await.unwrap();
+    let after: Vec<_> = (0..30).map(|i| message(format!("after-{i}"))).collect();
+    producer.send_all(&after).await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let reading = tokio::spawn({
+        let (seen, shutdown) = (seen.clone(), shutdown.clone());
+        tail.run(
+            100,
+            move |batch| seen.lock().unwrap().extend(payloads(batch)),
+            shutdown,
+        )
+    });
+    let deadline = std::time::Instant::now() + crate::support::WAIT;
+    while seen.lock().unwrap().len() < 30 {
+        assert!(std::time::Instant::now() < deadline, "the tail fell silent");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    reading.await.unwrap().unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("after-{i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}

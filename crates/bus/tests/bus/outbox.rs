@@ -2,7 +2,7 @@ use socialops_bus::{KafkaConfig, Outbox, OutboxRelay, OutgoingMessage, Producer}
 use socialops_storage::{DatabaseConfig, Db};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{WAIT, database_url, kafka, payloads, read_topic, topics};
+use crate::support::{WAIT, database_url, install_outbox, kafka, payloads, read_topic, topics};
 
 async fn postgres() -> Option<Db> {
     let admin_url = database_url()?;
@@ -35,8 +35,7 @@ async fn pending(db: &Db) -> i64 {
 /// Rolled-back messages are never sent; committed ones are relayed in id order and deleted.
 async fn relays_committed_rows_in_id_order(config: &KafkaConfig, db: &Db) {
     let t = topics(config, 1, 1).await;
-    Outbox::install(db).await.unwrap();
-    Outbox::install(db).await.expect("install is idempotent");
+    install_outbox(db).await;
     let message = |p: String| {
         OutgoingMessage::new(&t[0], Some(format!("tenant:{}", p.len() % 3)), p.clone())
             .header("schema", p.as_bytes())
@@ -127,7 +126,7 @@ async fn outbox_on_sqlite_relays_only_committed_rows_in_order() {
 async fn outbox_enqueue_splits_large_batches_under_the_bind_limit() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(&dir).await;
-    Outbox::install(&db).await.unwrap();
+    install_outbox(&db).await;
     let messages: Vec<_> = (0..13_000)
         .map(|i| OutgoingMessage::new("t", Some(format!("k{i}")), vec![1u8; 8]))
         .collect();
@@ -151,7 +150,7 @@ async fn outbox_enqueue_splits_large_batches_under_the_bind_limit() {
 #[tokio::test]
 async fn outbox_enqueue_on_postgres_handles_many_keys_in_one_transaction() {
     let Some(db) = postgres().await else { return };
-    Outbox::install(&db).await.unwrap();
+    install_outbox(&db).await;
     let messages: Vec<_> = (0..7_000)
         .map(|i| OutgoingMessage::new("t", Some(format!("k{}", i % 4_000)), vec![0u8; 4]))
         .collect();
@@ -166,7 +165,7 @@ async fn outbox_enqueue_on_postgres_handles_many_keys_in_one_transaction() {
 #[tokio::test]
 async fn outbox_enqueues_on_postgres_commit_in_id_order() {
     let Some(db) = postgres().await else { return };
-    Outbox::install(&db).await.unwrap();
+    install_outbox(&db).await;
     let message = |p: &str| OutgoingMessage::new("t", Some("tenant:user".into()), p.as_bytes());
 
     let mut first = db.begin().await.unwrap();
@@ -183,7 +182,7 @@ async fn outbox_enqueues_on_postgres_commit_in_id_order() {
             tx.commit().await.unwrap();
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    socialops_storage::testing::wait_for_lock_waiters(&db, 1).await;
     assert!(
         !second.is_finished(),
         "the second enqueue waits for the first transaction"
@@ -204,7 +203,7 @@ async fn outbox_enqueues_on_postgres_commit_in_id_order() {
 async fn outbox_relay_keeps_no_transaction_open_while_the_broker_is_away() {
     let Some(_) = kafka() else { return };
     let Some(db) = postgres().await else { return };
-    Outbox::install(&db).await.unwrap();
+    install_outbox(&db).await;
     let mut tx = db.begin().await.unwrap();
     Outbox::enqueue(
         &mut tx,
@@ -245,4 +244,70 @@ async fn outbox_relay_keeps_no_transaction_open_while_the_broker_is_away() {
         1,
         "an undelivered row stays in the outbox"
     );
+}
+
+/// A row that can never be published (the broker's size limit, unreadable headers) moves to
+/// `outbox_dead` with its reason; the rows behind it are published.
+async fn sets_aside_unpublishable_rows(config: &KafkaConfig, db: &Db) {
+    let t = topics(config, 1, 1).await;
+    install_outbox(db).await;
+    let message = |payload: Vec<u8>| OutgoingMessage::new(&t[0], Some("acme:ann".into()), payload);
+    let mut tx = db.begin().await.unwrap();
+    Outbox::enqueue(
+        &mut tx,
+        &[
+            message(b"first".to_vec()),
+            message(vec![7u8; 2_000_000]),
+            message(b"second".to_vec()),
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (topic, msg_key, payload, headers, created_at_us) VALUES ($1, NULL, $2, $3, 0)",
+    )
+    .bind(t[0].as_str())
+    .bind(b"unreadable".as_slice())
+    .bind([9u8, 1, 2].as_slice())
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    Outbox::enqueue(&mut tx, &[message(b"third".to_vec())])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let relay = OutboxRelay::new(db.clone(), Producer::new(config).unwrap(), 10);
+    while relay.relay_once().await.expect("the relay goes on") > 0 {}
+    assert_eq!(pending(db).await, 0);
+    assert_eq!(
+        payloads(&read_topic(config, &t[0], 3).await),
+        ["first", "second", "third"]
+    );
+    let dead: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT CAST(length(payload) AS BIGINT), reason FROM outbox_dead ORDER BY id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead[0].0, 2_000_000);
+    assert!(dead[0].1.contains("refused"), "{}", dead[0].1);
+    assert!(dead[1].1.contains("unreadable headers"), "{}", dead[1].1);
+}
+
+#[tokio::test]
+async fn outbox_on_postgres_sets_aside_unpublishable_rows() {
+    let Some(config) = kafka() else { return };
+    let Some(db) = postgres().await else { return };
+    sets_aside_unpublishable_rows(&config, &db).await;
+}
+
+#[tokio::test]
+async fn outbox_on_sqlite_sets_aside_unpublishable_rows() {
+    let Some(config) = kafka() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    sets_aside_unpublishable_rows(&config, &sqlite(&dir).await).await;
 }

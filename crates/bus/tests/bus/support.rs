@@ -24,6 +24,24 @@ pub fn database_url() -> Option<String> {
     required_env("SOCIALOPS_TEST_DATABASE_URL")
 }
 
+/// Creates the outbox tables as a service's migrations do.
+pub async fn install_outbox(db: &socialops_storage::Db) {
+    let ddl = match db.backend() {
+        socialops_storage::Backend::Postgres => {
+            include_str!("../../../ingestion/migrations/postgres/0002_outbox.sql")
+        }
+        socialops_storage::Backend::Sqlite => {
+            include_str!("../../../ingestion/migrations/sqlite/0002_outbox.sql")
+        }
+    };
+    for statement in ddl.split(';').filter(|s| !s.trim().is_empty()) {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(db.pool())
+            .await
+            .expect("outbox tables");
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }

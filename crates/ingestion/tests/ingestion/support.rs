@@ -72,13 +72,12 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         ..IngestionConfig::default()
     };
     let tokens = TokenStore::from_config(&Default::default()).unwrap();
-    let deps = Dependencies {
-        kafka: kafka.clone(),
-        topics: topics.clone(),
-        tokens: tokens.clone(),
-        data_dir: data_dir.path().to_owned(),
-        create_topics: true,
-    };
+    let deps = Dependencies::new(
+        kafka.clone(),
+        topics.clone(),
+        tokens.clone(),
+        data_dir.path().to_owned(),
+    );
     let shutdown = CancellationToken::new();
     let running = socialops_ingestion::start(&config, deps, shutdown.clone())
         .await

@@ -55,7 +55,10 @@ impl BatchHandler for EventHandler {
             }
         }
         if let [events] = lanes.as_slice() {
-            self.updater.apply_events(events).await?;
+            self.updater
+                .apply_events(events)
+                .await
+                .map_err(SegmentationError::into_handler_error)?;
             return Ok(dead);
         }
         let mut running = JoinSet::new();
@@ -72,7 +75,7 @@ impl BatchHandler for EventHandler {
                 outcome = done.and_then(|applied| applied);
             }
         }
-        outcome?;
+        outcome.map_err(SegmentationError::into_handler_error)?;
         Ok(dead)
     }
 }

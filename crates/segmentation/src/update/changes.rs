@@ -1,14 +1,12 @@
 //! Building the messages published on `socialops.profiles.v1`.
 
-use prost::Message;
-use socialops_bus::{OutgoingMessage, headers};
+use socialops_bus::OutgoingMessage;
 use socialops_proto::Timestamp;
 use socialops_proto::profiles::v1 as wire;
 use wire::profile_change::Change;
 
 use crate::domain::{RfmScore, Stage, ValueTier};
 
-pub const SCHEMA: &str = "socialops.profiles.v1.ProfileChange";
 
 pub fn wire_stage(stage: Option<Stage>) -> wire::Stage {
     match stage {
@@ -92,11 +90,5 @@ pub fn message(
         event_id: cause.event_id.clone(),
         change: Some(change),
     };
-    OutgoingMessage::new(
-        topic,
-        Some(format!("{tenant_id}:{user_id}")),
-        body.encode_to_vec(),
-    )
-    .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF)
-    .header(headers::SCHEMA, SCHEMA)
+    OutgoingMessage::encode(topic, Some(format!("{tenant_id}:{user_id}")), &body)
 }

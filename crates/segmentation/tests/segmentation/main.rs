@@ -5,6 +5,7 @@ mod api;
 mod identity;
 mod isolation;
 mod journey;
+mod poison;
 mod privacy;
 mod segments;
 mod store;

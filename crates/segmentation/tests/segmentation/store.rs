@@ -382,7 +382,6 @@ async fn one_replica_sweeps_at_a_time_on_postgres() {
     };
     let sweeper = Sweeper {
         updater: updater.clone(),
-        interval: std::time::Duration::from_secs(60),
         batch: 100,
         rfm_interval: std::time::Duration::from_secs(86_400),
         dedup_window: std::time::Duration::from_secs(14 * 86_400),
@@ -420,7 +419,6 @@ async fn sweep_forgets_old_event_keys(backend: Backend) {
     let window = std::time::Duration::from_secs(14 * 86_400);
     let sweeper = Sweeper {
         updater: updater.clone(),
-        interval: std::time::Duration::from_secs(60),
         batch: 100,
         rfm_interval: std::time::Duration::from_secs(86_400),
         dedup_window: window,

@@ -1,11 +1,11 @@
-//! Live alerts for `StreamAlerts`. Every replica tails `socialops.alerts.v1` under a consumer group of
-//! its own and fans each alert out to the streams open on it, so a stream sees every alert of its
-//! tenant whichever replica published it.
+//! Live alerts for `StreamAlerts`. Every replica tails `socialops.alerts.v1` from its end, without a
+//! consumer group ([`socialops_bus::Tail`]), and fans each alert out to the streams open on it, so a
+//! stream sees every alert of its tenant whichever replica published it.
 
 use std::sync::Arc;
 
 use prost::Message;
-use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage};
+use socialops_bus::ReceivedMessage;
 use socialops_proto::alerts::v1::CrisisAlert;
 use tokio::sync::broadcast;
 
@@ -56,8 +56,8 @@ impl AlertTail {
     }
 }
 
-impl BatchHandler for AlertTail {
-    async fn handle(&self, batch: &[ReceivedMessage]) -> Result<Vec<DeadLetter>, HandlerError> {
+impl AlertTail {
+    pub fn deliver(&self, batch: &[ReceivedMessage]) {
         for message in batch {
             let payload = message.payload.as_deref().unwrap_or_default();
             match CrisisAlert::decode(payload) {
@@ -70,6 +70,5 @@ impl BatchHandler for AlertTail {
                 }
             }
         }
-        Ok(Vec::new())
     }
 }

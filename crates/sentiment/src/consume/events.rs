@@ -4,6 +4,7 @@ use prost::Message;
 use socialops_bus::{BatchHandler, DeadLetter, HandlerError, ReceivedMessage};
 use socialops_proto::events::v1::SocialEvent;
 
+use crate::error::SentimentError;
 use crate::monitor::Monitor;
 
 /// `socialops.events.v1`: decodes the batch, dead-letters what is not a canonical event, and
@@ -39,7 +40,11 @@ impl BatchHandler for EventHandler {
                 Err(reason) => dead.push(DeadLetter::new(index, reason, None)),
             }
         }
-        let outcome = self.monitor.handle_events(&events).await?;
+        let outcome = self
+            .monitor
+            .handle_events(&events)
+            .await
+            .map_err(SentimentError::into_handler_error)?;
         tracing::debug!(
             events = events.len(),
             new = outcome.new_events,

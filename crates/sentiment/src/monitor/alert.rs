@@ -1,14 +1,11 @@
 //! The alert published for every change of a crisis.
 
-use prost::Message;
-use socialops_bus::{OutgoingMessage, headers};
+use socialops_bus::OutgoingMessage;
 use socialops_proto::Timestamp;
 use socialops_proto::alerts::v1::CrisisAlert;
 
 use crate::domain::severity::Severity;
 use crate::store::crises::{Crisis, Step};
-
-pub const ALERT_SCHEMA: &str = "socialops.alerts.v1.CrisisAlert";
 
 pub fn timestamp(us: i64) -> Timestamp {
     Timestamp {
@@ -45,13 +42,11 @@ pub fn alert(crisis: &Crisis, step: &Step, previous_severity: Severity) -> Crisi
 
 /// The outbox message for an alert: keyed `tenant:crisis`, so one crisis's alerts stay in order.
 pub fn alert_message(topic: &str, alert: &CrisisAlert) -> OutgoingMessage {
-    let mut message = OutgoingMessage::new(
+    let mut message = OutgoingMessage::encode(
         topic,
         Some(format!("{}:{}", alert.tenant_id, alert.crisis_id)),
-        alert.encode_to_vec(),
-    )
-    .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF)
-    .header(headers::SCHEMA, ALERT_SCHEMA);
+        alert,
+    );
     for (name, value) in socialops_telemetry::current_trace_headers() {
         message = message.header(name, value.into_bytes());
     }
@@ -62,6 +57,8 @@ pub fn alert_message(topic: &str, alert: &CrisisAlert) -> OutgoingMessage {
 mod tests {
     use super::*;
     use crate::domain::crisis::{CrisisState, ResponseClock};
+    use prost::Message as _;
+    use socialops_bus::headers;
     use socialops_proto::alerts::v1::AlertKind;
 
     #[test]
@@ -115,7 +112,7 @@ mod tests {
         assert_eq!(message.key.as_deref(), Some("acme:c-1"));
         assert_eq!(
             headers::find_str(&message.headers, headers::SCHEMA),
-            Some(ALERT_SCHEMA)
+            Some("socialops.alerts.v1.CrisisAlert")
         );
         assert_eq!(
             CrisisAlert::decode(message.payload.as_slice()).unwrap(),

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use socialops_auth::Role;
+use socialops_bus::OutgoingMessage;
 use socialops_proto::alerts::v1::{AlertKind, CrisisAlert, CrisisState, Severity};
 use socialops_proto::events::v1::SocialEvent;
 use socialops_proto::sentiment::v1::{
@@ -484,4 +487,74 @@ async fn response_clock_and_lifecycle_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn response_clock_and_lifecycle_on_postgres() {
     response_clock_and_lifecycle(Backend::Postgres).await;
+}
+
+/// A restarted service streams the alerts that come after it started, not the topic's history, and
+/// no replica leaves a consumer group of its own behind on the broker.
+#[tokio::test]
+async fn a_restarted_service_streams_new_alerts_only_and_leaves_no_group_behind() {
+    let Some(mut app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let tenant = app.tenant.clone();
+    // More history than a live stream may fall behind by.
+    let history: Vec<OutgoingMessage> = (0..5_000)
+        .map(|i| {
+            let alert = CrisisAlert {
+                alert_id: format!("old-{i}:1"),
+                tenant_id: tenant.clone(),
+                crisis_id: format!("old-{i}"),
+                kind: AlertKind::Opened as i32,
+                ..CrisisAlert::default()
+            };
+            OutgoingMessage::encode(
+                &app.topics.alerts,
+                Some(format!("{tenant}:old-{i}")),
+                &alert,
+            )
+        })
+        .collect();
+    app.producer.send_all(&history).await.unwrap();
+    app.restart().await;
+
+    let mut writer = app.writer().await;
+    app.watchlist(&mut writer, "积雪草精华", &["积雪草精华"])
+        .await;
+    let mut live = stream(&mut app.reader().await).await;
+    app.publish(&negatives(&app, &tenant, "after-restart", 12))
+        .await;
+    let first = tokio::time::timeout(Duration::from_secs(60), live.recv())
+        .await
+        .expect("an alert is streamed")
+        .expect("the stream stays open");
+    assert_eq!(first.kind, AlertKind::Opened as i32);
+    assert!(!first.crisis_id.starts_with("old-"), "{first:?}");
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            socialops_storage::testing::required_env("SOCIALOPS_TEST_KAFKA").unwrap(),
+        )
+        .create()
+        .unwrap();
+    let groups = tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_group_list(None, Duration::from_secs(10))
+            .unwrap()
+            .groups()
+            .iter()
+            .map(|g| g.name().to_owned())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let ours: Vec<&String> = groups
+        .iter()
+        .filter(|g| g.starts_with(&app.config.consumer_group))
+        .collect();
+    assert!(
+        ours.iter().all(|g| !g.contains("-stream")),
+        "groups left behind: {ours:?}"
+    );
+    app.stop().await;
 }

@@ -1,7 +1,7 @@
 //! `spawn_app()`: the sentiment service on a fresh database and fresh topics, with a manual clock,
 //! against the broker and PostgreSQL named by `SOCIALOPS_TEST_KAFKA` / `SOCIALOPS_TEST_DATABASE_URL`.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -35,11 +35,9 @@ pub const DAY_US: i64 = 24 * HOUR_US;
 /// 2026-11-20T00:00:00Z: the tests' calendar starts here.
 pub const DAY0_US: i64 = 1_795_132_800 * 1_000_000;
 
-/// One scorer for the whole test binary: building one loads the jieba dictionary.
-static SCORER: LazyLock<Arc<Scorer>> = LazyLock::new(|| Arc::new(Scorer::default()));
-
+/// The process's scorer, the one the service scores with.
 pub fn scorer() -> Arc<Scorer> {
-    SCORER.clone()
+    socialops_sentiment::shared_scorer()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +55,8 @@ pub struct TestApp {
     pub tenant: String,
     pub producer: Producer,
     pub alerts: AlertReader,
+    pub config: SentimentConfig,
+    deps: Dependencies,
     _data_dir: tempfile::TempDir,
 }
 
@@ -98,7 +98,6 @@ pub async fn spawn_app_with(
     let clock = ManualClock::new(DAY0_US + 20 * HOUR_US);
     let deps = Dependencies {
         clock: Arc::new(clock.clone()),
-        scorer: Some(scorer()),
         ..Dependencies::new(
             kafka.clone(),
             topics.clone(),
@@ -107,7 +106,7 @@ pub async fn spawn_app_with(
         )
     };
     let shutdown = CancellationToken::new();
-    let running = socialops_sentiment::start(&config, deps, shutdown.clone())
+    let running = socialops_sentiment::start(&config, deps.clone(), shutdown.clone())
         .await
         .unwrap();
     let alerts = AlertReader::start(&kafka, &topics.alerts);
@@ -120,6 +119,8 @@ pub async fn spawn_app_with(
         shutdown,
         tenant: format!("t{}", &suffix[..12]),
         alerts,
+        config,
+        deps,
         _data_dir: data_dir,
     })
 }
@@ -225,6 +226,20 @@ impl TestApp {
             .unwrap()
             .into_inner()
             .watchlist_id
+    }
+
+    /// Stops the service and starts it again on the same store, topics and consumer group.
+    pub async fn restart(&mut self) {
+        self.shutdown.cancel();
+        if let Some(running) = self.running.take() {
+            running.wait().await.unwrap();
+        }
+        self.shutdown = CancellationToken::new();
+        let running =
+            socialops_sentiment::start(&self.config, self.deps.clone(), self.shutdown.clone())
+                .await
+                .unwrap();
+        self.running = Some(running);
     }
 
     pub async fn stop(mut self) {

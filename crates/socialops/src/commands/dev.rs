@@ -56,43 +56,27 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
     ingestion_config
         .alias_key
         .get_or_insert_with(|| SecretString::from(DEV_ALIAS_KEY));
+    // The embedded broker's topics exist from the start.
     let deps = Dependencies {
-        kafka: broker.kafka_config(),
-        topics: config.topics.clone(),
-        tokens: tokens.clone(),
-        data_dir: config.data_dir.clone(),
         create_topics: false,
-    };
-    let ingestion = socialops_ingestion::start(&ingestion_config, deps, shutdown.clone()).await?;
-
-    let mut segmentation_config = config.segmentation.clone();
-    segmentation_config.grpc_listen = args.segmentation_listen;
-    let segmentation_deps = socialops_segmentation::Dependencies {
-        create_topics: false,
-        ..socialops_segmentation::Dependencies::new(
-            broker.kafka_config(),
-            config.topics.clone(),
-            tokens.clone(),
-            config.data_dir.clone(),
-        )
-    };
-    let segmentation =
-        socialops_segmentation::start(&segmentation_config, segmentation_deps, shutdown.clone())
-            .await?;
-
-    let mut sentiment_config = config.sentiment.clone();
-    sentiment_config.grpc_listen = args.sentiment_listen;
-    let sentiment_deps = socialops_sentiment::Dependencies {
-        create_topics: false,
-        ..socialops_sentiment::Dependencies::new(
+        ..Dependencies::new(
             broker.kafka_config(),
             config.topics.clone(),
             tokens,
             config.data_dir.clone(),
         )
     };
-    let sentiment =
-        socialops_sentiment::start(&sentiment_config, sentiment_deps, shutdown.clone()).await?;
+    let ingestion =
+        socialops_ingestion::start(&ingestion_config, deps.clone(), shutdown.clone()).await?;
+
+    let mut segmentation_config = config.segmentation.clone();
+    segmentation_config.grpc_listen = args.segmentation_listen;
+    let segmentation =
+        socialops_segmentation::start(&segmentation_config, deps.clone(), shutdown.clone()).await?;
+
+    let mut sentiment_config = config.sentiment.clone();
+    sentiment_config.grpc_listen = args.sentiment_listen;
+    let sentiment = socialops_sentiment::start(&sentiment_config, deps, shutdown.clone()).await?;
 
     println!("socialops dev is running (development only: the broker keeps messages in memory)");
     println!("  ingestion gRPC     http://{}", ingestion.grpc_addr);

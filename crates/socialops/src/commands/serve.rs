@@ -48,13 +48,12 @@ pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<
                 config.ingestion.database.is_some(),
                 "ingestion needs a database: set DATABASE_URL or ingestion.database.url"
             );
-            let deps = Dependencies {
+            let deps = Dependencies::new(
                 kafka,
-                topics: config.topics.clone(),
+                config.topics.clone(),
                 tokens,
-                data_dir: config.data_dir.clone(),
-                create_topics: true,
-            };
+                config.data_dir.clone(),
+            );
             let running = socialops_ingestion::start(&config.ingestion, deps, shutdown).await?;
             running.wait().await?;
         }
