@@ -20,7 +20,7 @@ use crate::error::BusError;
 use crate::headers;
 use crate::message::ReceivedMessage;
 use crate::producer::{Producer, Record};
-use context::Context;
+pub(crate) use context::Context;
 pub use handler::{BatchHandler, DeadLetter, HandlerError, lane_of};
 use socialops_telemetry::set_parent_from_headers;
 pub use tail::Tail;

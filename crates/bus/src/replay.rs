@@ -9,6 +9,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use tracing::{debug, info, warn};
 
 use crate::config::KafkaConfig;
+use crate::consumer::Context;
 use crate::error::BusError;
 use crate::headers;
 use crate::message::ReceivedMessage;
@@ -40,7 +41,10 @@ pub async fn replay_dead_letters(
     max: usize,
 ) -> Result<u64, BusError> {
     let started_ms = now_ms();
-    let consumer: Arc<StreamConsumer> = Arc::new(
+    let context = Context {
+        group: group_id.to_owned(),
+    };
+    let consumer: Arc<StreamConsumer<Context>> = Arc::new(
         config
             .client_config(&[
                 ("group.id", group_id),
@@ -49,7 +53,7 @@ pub async fn replay_dead_letters(
                 ("enable.partition.eof", "true"),
                 ("auto.offset.reset", "earliest"),
             ])
-            .create()?,
+            .create_with_context(context)?,
     );
     let mut remaining = {
         let consumer = consumer.clone();
@@ -137,7 +141,7 @@ fn matches(message: &ReceivedMessage, source_topic: &str, tenant: Option<&str>) 
 /// Assigns every partition of `topic` from the group's committed offset and returns each partition's
 /// high watermark as of now.
 fn assign_from_committed(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<Context>,
     topic: &str,
 ) -> Result<BTreeMap<i32, i64>, BusError> {
     let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
@@ -174,7 +178,7 @@ fn assign_from_committed(
 /// Sends the chunk, then commits everything read so far: a crash in between replays the chunk again.
 async fn replay_chunk(
     producer: &Producer,
-    consumer: &Arc<StreamConsumer>,
+    consumer: &Arc<StreamConsumer<Context>>,
     dlq_topic: &str,
     source_topic: &str,
     chunk: &mut Vec<ReceivedMessage>,

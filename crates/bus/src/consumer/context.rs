@@ -3,7 +3,7 @@ use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// librdkafka callbacks; they run on whichever thread polls the consumer, so they only log and set
 /// gauges.
@@ -12,6 +12,16 @@ pub(crate) struct Context {
 }
 
 impl ClientContext for Context {
+    /// Reaching the end of a partition is news, not an error: a reader that asked for it
+    /// (`enable.partition.eof`) also gets it from its poll.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_end_of_partition(&error) {
+            debug!(group = %self.group, reason, "end of partition");
+        } else {
+            tracing::error!(group = %self.group, error = %error, reason, "librdkafka error");
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (partition, p) in &stats.partitions {
@@ -58,4 +68,23 @@ fn describe(tpl: &TopicPartitionList) -> String {
         .map(|e| format!("{}/{}", e.topic(), e.partition()))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+fn is_end_of_partition(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::Global(RDKafkaErrorCode::PartitionEOF))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_partition_is_no_error() {
+        assert!(is_end_of_partition(&KafkaError::Global(
+            RDKafkaErrorCode::PartitionEOF
+        )));
+        assert!(!is_end_of_partition(&KafkaError::Global(
+            RDKafkaErrorCode::AllBrokersDown
+        )));
+    }
 }
