@@ -1,4 +1,4 @@
-//! Segments, their members and their size history.
+//! Segments, their members, their size history and their pending membership rebuilds.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -95,7 +95,8 @@ pub struct DeletedSegment {
     pub members: Vec<String>,
 }
 
-/// Deletes the segment with its members and size history; `None` when there was no such segment.
+/// Deletes the segment with its members, size history and any pending rebuild; `None` when there was
+/// no such segment.
 ///
 /// The segment row goes first: on PostgreSQL that waits for every transaction evaluating profiles
 /// against the segment (they hold it with [`segments_for_evaluation`]), so the members it then
@@ -122,11 +123,15 @@ pub async fn delete_segment(
     .bind(segment_id)
     .fetch_all(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM segment_size_history WHERE tenant_id = $1 AND segment_id = $2")
+    for table in ["segment_size_history", "segment_rebuilds"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE tenant_id = $1 AND segment_id = $2"
+        )))
         .bind(tenant_id)
         .bind(segment_id)
         .execute(&mut *conn)
         .await?;
+    }
     Ok(Some(DeletedSegment { name, members }))
 }
 
@@ -367,4 +372,111 @@ pub async fn size_history(
     rows.iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()
+}
+
+/// A segment whose membership is still to be brought in line with its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRebuild {
+    pub tenant_id: String,
+    pub segment_id: String,
+    /// Which request the row stands for now; every rule change replaces it.
+    pub request_id: String,
+    pub requested_at_us: i64,
+    /// The segment's rule as stored when the row was read.
+    pub rule: String,
+}
+
+/// Records, in the caller's transaction, that the segment's membership is to be rebuilt under the rule
+/// being written. A rebuild already pending gets a new request id and keeps its place in the queue.
+pub async fn request_rebuild(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    segment_id: &str,
+    requested_at_us: i64,
+) -> Result<(), SegmentationError> {
+    sqlx::query(
+        "INSERT INTO segment_rebuilds (tenant_id, segment_id, request_id, requested_at_us) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, segment_id) \
+         DO UPDATE SET request_id = excluded.request_id",
+    )
+    .bind(tenant_id)
+    .bind(segment_id)
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(requested_at_us)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Every pending rebuild with its segment's rule (read in the same statement, so the rule is at least
+/// as new as the request id), oldest request first.
+pub async fn pending_rebuilds(
+    conn: &mut AnyConnection,
+) -> Result<Vec<PendingRebuild>, SegmentationError> {
+    let rows = sqlx::query(
+        "SELECT r.tenant_id, r.segment_id, r.request_id, r.requested_at_us, s.rule \
+         FROM segment_rebuilds r JOIN segments s \
+         ON s.tenant_id = r.tenant_id AND s.segment_id = r.segment_id \
+         ORDER BY r.requested_at_us, r.tenant_id, r.segment_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PendingRebuild {
+                tenant_id: row.try_get(0)?,
+                segment_id: row.try_get(1)?,
+                request_id: row.try_get(2)?,
+                requested_at_us: row.try_get(3)?,
+                rule: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Whether the segment has a rebuild pending.
+pub async fn is_rebuilding(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    segment_id: &str,
+) -> Result<bool, SegmentationError> {
+    let found =
+        sqlx::query("SELECT 1 FROM segment_rebuilds WHERE tenant_id = $1 AND segment_id = $2")
+            .bind(tenant_id)
+            .bind(segment_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// The tenant's segments with a rebuild pending.
+pub async fn rebuilding_segments(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<BTreeSet<String>, SegmentationError> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT segment_id FROM segment_rebuilds WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Deletes the pending rebuild if it still stands for `request_id`; false when a rule change since has
+/// replaced it (or it is gone), and the newer request stays pending.
+pub async fn finish_rebuild(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    segment_id: &str,
+    request_id: &str,
+) -> Result<bool, SegmentationError> {
+    let deleted = sqlx::query(
+        "DELETE FROM segment_rebuilds WHERE tenant_id = $1 AND segment_id = $2 AND request_id = $3",
+    )
+    .bind(tenant_id)
+    .bind(segment_id)
+    .bind(request_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(deleted.rows_affected() > 0)
 }
