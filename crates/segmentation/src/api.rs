@@ -7,6 +7,7 @@ mod kpis;
 use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +16,8 @@ use socialops_auth::{Principal, Role, principal};
 use socialops_proto::profiles::v1 as wire;
 use socialops_proto::segmentation::v1 as api;
 use socialops_proto::segmentation::v1::segmentation_service_server::SegmentationService;
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{NeedTagRule, parse};
@@ -31,6 +34,9 @@ const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1_000;
 const DEFAULT_SAMPLE: u32 = 10;
 const MAX_SAMPLE: u32 = 100;
+/// How long a call that creates a segment or changes its rule waits for the membership rebuild when
+/// the caller set no deadline.
+const DEFAULT_REBUILD_WAIT: Duration = Duration::from_secs(30);
 
 pub struct SegmentationApi {
     pub(crate) updater: Arc<Updater>,
@@ -63,6 +69,39 @@ fn decode_token(token: &str) -> Result<Option<String>, SegmentationError> {
         || SegmentationError::InvalidArgument("page_token: not a token this service issued".into());
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     String::from_utf8(bytes).map(Some).map_err(|_| invalid())
+}
+
+/// The caller's deadline from `grpc-timeout` (digits and a unit, as the gRPC over HTTP/2 protocol
+/// defines it), if it sent one.
+fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let digits = value.get(..value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match &value[digits.len()..] {
+        "H" => Duration::from_secs(n * 3_600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Until when a call that creates a segment or changes its rule waits for the rebuild: shortly before
+/// the caller's deadline, so that the answer still reaches it, or [`DEFAULT_REBUILD_WAIT`] without
+/// one.
+fn rebuild_deadline(metadata: &MetadataMap) -> Instant {
+    let now = Instant::now();
+    let wait = match grpc_timeout(metadata) {
+        Some(timeout) => timeout.saturating_sub((timeout / 5).max(Duration::from_millis(100))),
+        None => DEFAULT_REBUILD_WAIT,
+    };
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + DEFAULT_REBUILD_WAIT)
 }
 
 fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, SegmentationError> {
@@ -105,15 +144,20 @@ impl SegmentationApi {
             .ok_or_else(|| SegmentationError::NotFound(format!("segment `{segment_id}` not found")))
     }
 
-    /// Brings the segment's membership in line with its (new) rule, announcing every enter and
-    /// leave.
-    async fn reconcile(&self, tenant_id: &str, segment_id: &str) -> Result<(), SegmentationError> {
-        let reevaluated = self
+    /// The segment once its rebuild is finished, or as it stands at `deadline`, marked as still
+    /// rebuilding. The rebuild goes on without the call either way.
+    async fn after_rebuild(
+        &self,
+        tenant_id: &str,
+        segment_id: &str,
+        deadline: Instant,
+    ) -> Result<api::Segment, SegmentationError> {
+        let rebuilt = self
             .updater
-            .reconcile_segment(tenant_id, segment_id, wire::Cause::SegmentDefinition)
+            .wait_rebuilt(tenant_id, segment_id, deadline)
             .await?;
-        tracing::info!(tenant = %tenant_id, segment = %segment_id, reevaluated, "segment reconciled");
-        Ok(())
+        let row = self.get_segment_row(tenant_id, segment_id).await?;
+        Ok(convert::segment(&row, !rebuilt))
     }
 
     async fn get_profile_inner(
@@ -239,6 +283,7 @@ impl SegmentationService for SegmentationApi {
         &self,
         request: Request<api::CreateSegmentRequest>,
     ) -> Result<Response<api::Segment>, Status> {
+        let deadline = rebuild_deadline(request.metadata());
         let caller = caller(&request, Role::Writer)?;
         let body = request.into_inner();
         let name = required("name", &body.name)?.to_owned();
@@ -254,16 +299,12 @@ impl SegmentationService for SegmentationApi {
             created_at_us: now_us,
             updated_at_us: now_us,
         };
-        {
-            let mut conn = self.updater.store().conn().await.map_err(Status::from)?;
-            segments::insert_segment(&mut conn, &row).await?;
-        }
-        self.reconcile(&caller.tenant_id, &row.segment_id).await?;
-        let row = self
-            .get_segment_row(&caller.tenant_id, &row.segment_id)
+        self.updater.create_segment(&row).await?;
+        tracing::info!(tenant = %caller.tenant_id, segment = %row.segment_id, "segment created");
+        let segment = self
+            .after_rebuild(&caller.tenant_id, &row.segment_id, deadline)
             .await?;
-        tracing::info!(tenant = %caller.tenant_id, segment = %row.segment_id, size = row.size, "segment created");
-        Ok(Response::new(convert::segment(&row)))
+        Ok(Response::new(segment))
     }
 
     async fn get_segment(
@@ -274,7 +315,10 @@ impl SegmentationService for SegmentationApi {
         let row = self
             .get_segment_row(&caller.tenant_id, &request.get_ref().segment_id)
             .await?;
-        Ok(Response::new(convert::segment(&row)))
+        let mut conn = self.updater.store().conn().await.map_err(Status::from)?;
+        let rebuilding =
+            segments::is_rebuilding(&mut conn, &caller.tenant_id, &row.segment_id).await?;
+        Ok(Response::new(convert::segment(&row, rebuilding)))
     }
 
     async fn list_segments(
@@ -284,8 +328,12 @@ impl SegmentationService for SegmentationApi {
         let caller = caller(&request, Role::Reader)?;
         let mut conn = self.updater.store().conn().await.map_err(Status::from)?;
         let rows = segments::list_segments(&mut conn, &caller.tenant_id).await?;
+        let rebuilding = segments::rebuilding_segments(&mut conn, &caller.tenant_id).await?;
         Ok(Response::new(api::ListSegmentsResponse {
-            segments: rows.iter().map(convert::segment).collect(),
+            segments: rows
+                .iter()
+                .map(|row| convert::segment(row, rebuilding.contains(&row.segment_id)))
+                .collect(),
         }))
     }
 
@@ -293,6 +341,7 @@ impl SegmentationService for SegmentationApi {
         &self,
         request: Request<api::UpdateSegmentRequest>,
     ) -> Result<Response<api::Segment>, Status> {
+        let deadline = rebuild_deadline(request.metadata());
         let caller = caller(&request, Role::Writer)?;
         let body = request.into_inner();
         let mut row = self
@@ -308,33 +357,24 @@ impl SegmentationService for SegmentationApi {
             row.rule = body.rule;
         }
         row.updated_at_us = self.updater.now_us();
-        {
-            let mut tx = self
-                .updater
-                .store()
-                .db()
-                .begin_write()
-                .await
-                .map_err(SegmentationError::from)?;
-            if rule_changed
-                && !segments::lock_segment(&mut tx, &caller.tenant_id, &row.segment_id).await?
-            {
-                return Err(SegmentationError::NotFound(format!(
-                    "segment `{}` not found",
-                    row.segment_id
-                ))
-                .into());
-            }
-            segments::update_segment(&mut tx, &row).await?;
-            tx.commit().await.map_err(SegmentationError::from)?;
+        if !self.updater.update_segment(&row, rule_changed).await? {
+            return Err(SegmentationError::NotFound(format!(
+                "segment `{}` not found",
+                row.segment_id
+            ))
+            .into());
         }
-        if rule_changed {
-            self.reconcile(&caller.tenant_id, &row.segment_id).await?;
-        }
-        let row = self
-            .get_segment_row(&caller.tenant_id, &row.segment_id)
+        // Without a rule change there is nothing new to wait for; an earlier change may still be
+        // rebuilding.
+        let deadline = if rule_changed {
+            deadline
+        } else {
+            Instant::now()
+        };
+        let segment = self
+            .after_rebuild(&caller.tenant_id, &row.segment_id, deadline)
             .await?;
-        Ok(Response::new(convert::segment(&row)))
+        Ok(Response::new(segment))
     }
 
     async fn delete_segment(

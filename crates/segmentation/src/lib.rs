@@ -2,7 +2,8 @@
 //! stages, tags, and rule-based segments whose membership changes are announced to the other
 //! services.
 //!
-//! Flow: [`consume`] (canonical events, erasure requests), [`sweep`] (the clock) and [`api`] (gRPC)
+//! Flow: [`consume`] (canonical events, erasure requests), [`sweep`] (the clock),
+//! [`update::rebuild`] (segment memberships after a rule is written) and [`api`] (gRPC)
 //! → [`update::Updater`] → [`domain`] decides → [`store`] remembers and enqueues → the bus's outbox
 //! relay publishes on `socialops.profiles.v1`.
 //!

@@ -1,11 +1,13 @@
 //! Where profiles change: canonical events folded in ([`Updater::apply_events`]), profiles
 //! re-evaluated because time passed, RFM edges moved or a segment changed ([`Updater::reevaluate`],
-//! [`Updater::reconcile_segment`]), and erasure ([`Updater::erase`]). Each call is one transaction
-//! (or one per page) that writes the profiles, their memberships, tags and transition log, and
-//! enqueues every resulting change for `socialops.profiles.v1` in the outbox.
+//! [`Updater::reconcile_segment`], and the segment rebuilds of [`rebuild`]), and erasure
+//! ([`Updater::erase`]). Each call is one transaction (or one per page) that writes the profiles,
+//! their memberships, tags and transition log, and enqueues every resulting change for
+//! `socialops.profiles.v1` in the outbox.
 
 pub mod changes;
 mod evaluate;
+pub mod rebuild;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -121,6 +123,10 @@ pub struct Updater {
     clock: Arc<dyn Clock>,
     topic: String,
     relay: Arc<Notify>,
+    /// Wakes the sweep's rebuild loop when a segment's rebuild is recorded.
+    rebuild_requested: Notify,
+    /// Wakes the calls waiting for a segment's rebuild when one is finished.
+    rebuild_finished: Notify,
 }
 
 impl Updater {
@@ -137,6 +143,8 @@ impl Updater {
             clock,
             topic,
             relay,
+            rebuild_requested: Notify::new(),
+            rebuild_finished: Notify::new(),
         }
     }
 

@@ -42,7 +42,7 @@ pub fn profile(stored: &StoredProfile, segment_ids: BTreeSet<String>) -> api::Pr
     }
 }
 
-pub fn segment(row: &SegmentRow) -> api::Segment {
+pub fn segment(row: &SegmentRow, rebuilding: bool) -> api::Segment {
     api::Segment {
         segment_id: row.segment_id.clone(),
         name: row.name.clone(),
@@ -51,5 +51,6 @@ pub fn segment(row: &SegmentRow) -> api::Segment {
         size: row.size.max(0) as u64,
         created_at: Some(timestamp(row.created_at_us)),
         updated_at: Some(timestamp(row.updated_at_us)),
+        rebuilding,
     }
 }
