@@ -7,6 +7,7 @@ mod isolation;
 mod journey;
 mod poison;
 mod privacy;
+mod rebuild;
 mod segments;
 mod store;
 mod support;

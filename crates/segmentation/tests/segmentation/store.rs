@@ -28,16 +28,16 @@ use crate::support::{
     Backend, DAY_US, T0_US, comment, database, event, follow, identify_phone, order,
 };
 
-const TENANT: &str = "acme";
+pub const TENANT: &str = "acme";
 
-async fn open(backend: Backend) -> Option<(Updater, ManualClock, tempfile::TempDir)> {
+pub async fn open(backend: Backend) -> Option<(Updater, ManualClock, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let config = database(backend, dir.path()).await?;
     let (updater, clock) = open_config(&config).await;
     Some((updater, clock, dir))
 }
 
-async fn open_config(config: &DatabaseConfig) -> (Updater, ManualClock) {
+pub async fn open_config(config: &DatabaseConfig) -> (Updater, ManualClock) {
     let store = ProfileStore::open(Db::connect(config).await.unwrap())
         .await
         .unwrap();

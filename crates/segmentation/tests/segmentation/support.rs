@@ -1,6 +1,7 @@
 //! `spawn_app()`: the segmentation service on a fresh database and fresh topics, against the broker
 //! and PostgreSQL named by `SOCIALOPS_TEST_KAFKA` / `SOCIALOPS_TEST_DATABASE_URL`, with a clock the
-//! test moves.
+//! test moves. The service runs on a runtime of its own, as in a process of its own, so that a test
+//! can kill it.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -25,7 +26,7 @@ use socialops_proto::segmentation::v1::segmentation_service_client::Segmentation
 use socialops_proto::segmentation::v1::{GetProfileRequest, Profile, get_profile_request};
 use socialops_segmentation::{Dependencies, ManualClock, RunningSegmentation, SegmentationConfig};
 use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, create_scratch_postgres};
+use socialops_storage::{DatabaseConfig, Db, create_scratch_postgres};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -76,6 +77,8 @@ pub struct TestApp {
     config: SegmentationConfig,
     producer: Producer,
     running: Option<RunningSegmentation>,
+    /// What the service's tasks run on; dropping it stops them wherever they are.
+    runtime: Option<tokio::runtime::Runtime>,
     shutdown: CancellationToken,
     _data_dir: tempfile::TempDir,
 }
@@ -108,6 +111,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         config,
         producer,
         running: None,
+        runtime: None,
         shutdown: CancellationToken::new(),
         _data_dir: data_dir,
     };
@@ -126,10 +130,19 @@ impl TestApp {
         );
         deps.clock = Arc::new(self.clock.clone());
         self.shutdown = CancellationToken::new();
-        let running = socialops_segmentation::start(&self.config, deps, self.shutdown.clone())
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (config, shutdown) = (self.config.clone(), self.shutdown.clone());
+        let running = runtime
+            .spawn(async move { socialops_segmentation::start(&config, deps, shutdown).await })
             .await
+            .unwrap()
             .unwrap();
         self.running = Some(running);
+        self.runtime = Some(runtime);
     }
 
     pub fn running(&self) -> &RunningSegmentation {
@@ -149,6 +162,31 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.wait().await.unwrap();
         }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    /// Stops the service at once, as a killed process stops: its tasks end wherever they are, nothing
+    /// drains and no transaction in flight commits.
+    pub fn kill(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        self.running = None;
+    }
+
+    /// Starts the service again on the same database, topics and consumer group.
+    pub async fn restart(&mut self) {
+        self.stop_service().await;
+        self.start().await;
+    }
+
+    /// A pool of the test's own on the service's database, which outlives the service.
+    pub async fn db(&self) -> Db {
+        Db::connect(self.config.database.as_ref().unwrap())
+            .await
+            .unwrap()
     }
 
     pub async fn stop(mut self) {
@@ -379,6 +417,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.changes.stop.cancel();
         self.shutdown.cancel();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
