@@ -7,7 +7,6 @@ use wire::profile_change::Change;
 
 use crate::domain::{RfmScore, Stage, ValueTier};
 
-
 pub fn wire_stage(stage: Option<Stage>) -> wire::Stage {
     match stage {
         None => wire::Stage::Unspecified,
