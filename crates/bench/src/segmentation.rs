@@ -23,7 +23,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use secrecy::ExposeSecret;
 use socialops_auth::{BearerToken, Role, TokenStore};
 use socialops_bus::{KafkaConfig, OutgoingMessage, Producer, Topics};
-use socialops_proto::Timestamp;
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{
     Comment, ContentClick, ContentImpression, Follow, Like, OrderPlaced, Platform, Referral,
@@ -33,6 +32,7 @@ use socialops_proto::profiles::v1::ProfileChange;
 use socialops_proto::profiles::v1::profile_change::Change;
 use socialops_proto::segmentation::v1::CreateSegmentRequest;
 use socialops_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
+use socialops_proto::timestamp;
 use socialops_segmentation::{Dependencies, SegmentationConfig};
 use socialops_storage::DatabaseConfig;
 use tokio_util::sync::CancellationToken;
@@ -205,13 +205,6 @@ async fn connect(addr: std::net::SocketAddr, token: &str) -> anyhow::Result<Clie
         channel,
         BearerToken::new(token)?,
     ))
-}
-
-fn timestamp(at_us: i64) -> Timestamp {
-    Timestamp {
-        seconds: at_us.div_euclid(1_000_000),
-        nanos: (at_us.rem_euclid(1_000_000) * 1_000) as i32,
-    }
 }
 
 /// The `i`-th event of a stream: comments, likes, impressions, clicks, follows and orders in the

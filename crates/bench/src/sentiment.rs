@@ -465,9 +465,8 @@ fn read_alerts(
         while let Ok(message) = consumer.recv().await {
             let read_at = Instant::now();
             if let Ok(alert) = CrisisAlert::decode(message.payload().unwrap_or_default()) {
-                let detected_at_us = alert
-                    .detected_at
-                    .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos / 1_000));
+                let detected_at_us =
+                    socialops_proto::micros_of(alert.detected_at.as_ref()).unwrap_or(0);
                 if tx
                     .send((alert.watchlist_id, alert.kind, detected_at_us, read_at))
                     .is_err()

@@ -22,7 +22,7 @@ use crate::domain::text::{EventType, Kind, TextItem};
 use crate::error::SentimentError;
 use crate::store::replies::{self, BrandMessage, UserMessage};
 use crate::store::{self, HOUR_US, LabelCounts, SentimentStore};
-pub use alert::{alert_message, timestamp};
+pub use alert::alert_message;
 pub use crises::{ActionRequest, act, remind};
 use matching::MatcherCache;
 use socialops_storage::clock::Clock;

@@ -5,12 +5,12 @@ use socialops_proto::sentiment::v1 as wire;
 
 use crate::domain::{Label, Score};
 use crate::error::SentimentError;
-use crate::monitor::timestamp;
 use crate::store::LabelCounts;
 use crate::store::crises::{Crisis, Step};
 use crate::store::mentions::Mention;
 use crate::store::replies::UserMessage;
 use crate::store::watchlists::Watchlist;
+use socialops_proto::{micros_of as micros, timestamp};
 
 pub fn label(label: Label) -> i32 {
     match label {
@@ -26,14 +26,6 @@ pub fn score(score: &Score) -> wire::TextScore {
         label: label(score.label),
         confidence: score.confidence,
     }
-}
-
-pub fn micros(at: Option<&Timestamp>) -> Option<i64> {
-    at.map(|t| {
-        t.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(t.nanos / 1_000))
-    })
 }
 
 pub fn watchlist(w: &Watchlist) -> wire::Watchlist {

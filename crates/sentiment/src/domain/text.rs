@@ -59,11 +59,7 @@ impl TextItem {
                 event_id: event.event_id.clone(),
                 user_id: event.user_id.clone(),
                 platform: event.platform,
-                occurred_at_us: event.occurred_at.as_ref().map_or(0, |t| {
-                    t.seconds
-                        .saturating_mul(1_000_000)
-                        .saturating_add(i64::from(t.nanos / 1_000))
-                }),
+                occurred_at_us: socialops_proto::micros_of(event.occurred_at.as_ref()).unwrap_or(0),
                 event_type,
                 kind,
                 message_id: if message_id.is_empty() {

@@ -1,18 +1,11 @@
 //! The alert published for every change of a crisis.
 
 use socialops_bus::OutgoingMessage;
-use socialops_proto::Timestamp;
 use socialops_proto::alerts::v1::CrisisAlert;
+use socialops_proto::timestamp;
 
 use crate::domain::severity::Severity;
 use crate::store::crises::{Crisis, Step};
-
-pub fn timestamp(us: i64) -> Timestamp {
-    Timestamp {
-        seconds: us.div_euclid(1_000_000),
-        nanos: i32::try_from(us.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
-    }
-}
 
 /// The alert for `step` of `crisis` (as it is after the step). Its id is the crisis id and the step
 /// number, so a republished alert carries the same id and consumers can deduplicate.
@@ -60,17 +53,6 @@ mod tests {
     use prost::Message as _;
     use socialops_bus::headers;
     use socialops_proto::alerts::v1::AlertKind;
-
-    #[test]
-    fn timestamps_split_micros_into_seconds_and_nanos() {
-        let t = timestamp(1_700_000_000_123_456);
-        assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_456_000));
-        let before_epoch = timestamp(-1);
-        assert_eq!(
-            (before_epoch.seconds, before_epoch.nanos),
-            (-1, 999_999_000)
-        );
-    }
 
     #[test]
     fn alert_carries_the_crisis_and_is_keyed_by_tenant_and_crisis() {
