@@ -8,9 +8,7 @@ use crate::store::StoredProfile;
 use crate::store::segments::SegmentRow;
 use crate::update::changes::{timestamp, wire_score, wire_stage, wire_tier};
 
-pub fn micros(at: Option<&socialops_proto::Timestamp>) -> Option<i64> {
-    at.map(|t| crate::domain::state::micros(Some(t)))
-}
+pub use socialops_proto::micros_of as micros;
 
 pub fn profile(stored: &StoredProfile, segment_ids: BTreeSet<String>) -> api::Profile {
     let state = &stored.state;

@@ -41,11 +41,7 @@ pub struct Applied {
 
 /// Microseconds since the epoch of a protobuf timestamp; 0 when unset.
 pub fn micros(at: Option<&socialops_proto::Timestamp>) -> i64 {
-    at.map_or(0, |t| {
-        t.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(t.nanos / 1_000))
-    })
+    socialops_proto::micros_of(at).unwrap_or(0)
 }
 
 /// The tenant-local calendar day of `at_us`, as days since 1970-01-01.

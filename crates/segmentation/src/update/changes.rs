@@ -1,7 +1,6 @@
 //! Building the messages published on `socialops.profiles.v1`.
 
 use socialops_bus::OutgoingMessage;
-use socialops_proto::Timestamp;
 use socialops_proto::profiles::v1 as wire;
 use wire::profile_change::Change;
 
@@ -47,12 +46,7 @@ pub fn wire_score(score: RfmScore) -> wire::RfmScore {
     }
 }
 
-pub fn timestamp(at_us: i64) -> Timestamp {
-    Timestamp {
-        seconds: at_us.div_euclid(1_000_000),
-        nanos: (at_us.rem_euclid(1_000_000) * 1_000) as i32,
-    }
-}
+pub use socialops_proto::timestamp;
 
 /// What caused a batch of changes to one profile.
 #[derive(Debug, Clone, PartialEq, Eq)]

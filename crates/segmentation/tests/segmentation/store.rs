@@ -674,7 +674,7 @@ async fn segment_deletion_and_evaluations_wait_for_each_other_on_postgres() {
         let updater = updater.clone();
         async move { updater.delete_segment(TENANT, "s1").await.unwrap() }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    socialops_storage::testing::wait_for_lock_waiters(store.db(), 1).await;
     assert!(
         !deleting.is_finished(),
         "the deletion waits for the evaluation"
@@ -716,7 +716,7 @@ async fn segment_deletion_and_evaluations_wait_for_each_other_on_postgres() {
                 .unwrap();
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    socialops_storage::testing::wait_for_lock_waiters(store.db(), 1).await;
     assert!(
         !applying.is_finished(),
         "the evaluation waits for the deletion"
