@@ -558,3 +558,56 @@ async fn a_restarted_service_streams_new_alerts_only_and_leaves_no_group_behind(
     );
     app.stop().await;
 }
+
+/// Crisis after crisis, one watchlist each, every Opened alert reaches the alerts topic and the live
+/// stream: none is lost or held back behind the others.
+#[tokio::test]
+async fn consecutive_crises_each_reach_the_topic_and_the_stream() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let tenant = app.tenant.clone();
+    let mut writer = app.writer().await;
+    const CRISES: usize = 25;
+    let mut watchlists = Vec::with_capacity(CRISES);
+    for i in 0..CRISES {
+        let product = format!("修护精华{i}号");
+        watchlists.push(app.watchlist(&mut writer, &product, &[&product]).await);
+    }
+    let mut live = stream(&mut app.reader().await).await;
+    for (i, watchlist) in watchlists.iter().enumerate() {
+        let now = app.clock_now();
+        let burst: Vec<SocialEvent> = (0..12)
+            .map(|n| {
+                comment(
+                    &tenant,
+                    &format!("crisis-{i}-{n}"),
+                    &format!("u-{i}-{n}"),
+                    &format!("修护精华{i}号用了三天就过敏，脸又红又痒，太差了"),
+                    now - 10 * MINUTE_US + n as i64 * 10_000_000,
+                    100,
+                )
+            })
+            .collect();
+        app.publish(&burst).await;
+        let opened = app.alerts.wait_for(&tenant, i + 1).await;
+        assert_eq!(
+            opened.len(),
+            i + 1,
+            "one alert per crisis: {:?}",
+            kinds(&opened)
+        );
+        assert_eq!(&opened[i].watchlist_id, watchlist, "crisis {i}");
+        assert_eq!(opened[i].kind, AlertKind::Opened as i32, "crisis {i}");
+    }
+    let mut streamed = Vec::with_capacity(CRISES);
+    while streamed.len() < CRISES {
+        let alert = tokio::time::timeout(Duration::from_secs(60), live.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {CRISES} alerts streamed", streamed.len()))
+            .expect("the stream stays open");
+        streamed.push(alert.watchlist_id);
+    }
+    assert_eq!(streamed, watchlists);
+    app.stop().await;
+}
