@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use socialops_auth::Role;
+use socialops_proto::events::v1::SocialEvent;
 use socialops_proto::ingestion::v1::{
     EraseUserRequest, GetEventRequest, IngestEventsRequest, ListEventsRequest, Outcome,
 };
@@ -54,7 +55,10 @@ async fn duplicate_is_reported_and_not_republished(backend: Backend) {
             Duration::from_secs(30),
         )
         .await;
-    let mut ids: Vec<String> = published.iter().map(|m| m.event().event_id).collect();
+    let mut ids: Vec<String> = published
+        .iter()
+        .map(|m| m.decode::<SocialEvent>().event_id)
+        .collect();
     ids.sort();
     assert_eq!(
         ids,
@@ -64,7 +68,7 @@ async fn duplicate_is_reported_and_not_republished(backend: Backend) {
     let first = &published[0];
     assert_eq!(
         first.key.as_deref(),
-        Some(format!("{t}:{}", first.event().user_id).as_str())
+        Some(format!("{t}:{}", first.decode::<SocialEvent>().user_id).as_str())
     );
     assert_eq!(
         first.headers.get("content-type").map(String::as_str),
@@ -74,7 +78,7 @@ async fn duplicate_is_reported_and_not_republished(backend: Backend) {
         first.headers.get("schema").map(String::as_str),
         Some("socialops.events.v1.SocialEvent")
     );
-    assert!(first.event().received_at.is_some());
+    assert!(first.decode::<SocialEvent>().received_at.is_some());
     app.stop().await;
 }
 

@@ -3,6 +3,7 @@ use std::time::Duration;
 use prost::Message;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use socialops_proto::events::v1::SocialEvent;
 use socialops_proto::ingestion::v1::{
     GetEventRequest, IngestEventsRequest, ReplayDeadLettersRequest,
 };
@@ -29,7 +30,7 @@ async fn produce(app: &TestApp, messages: &[(Option<&str>, Vec<u8>)]) {
     }
 }
 
-fn json(event: &socialops_proto::events::v1::SocialEvent) -> Vec<u8> {
+fn json(event: &SocialEvent) -> Vec<u8> {
     serde_json::to_vec(event).unwrap()
 }
 
@@ -65,7 +66,10 @@ async fn poison_is_dead_lettered_and_consumption_goes_on(backend: Backend) {
             Duration::from_secs(60),
         )
         .await;
-    let mut ids: Vec<String> = published.iter().map(|m| m.event().event_id).collect();
+    let mut ids: Vec<String> = published
+        .iter()
+        .map(|m| m.decode::<SocialEvent>().event_id)
+        .collect();
     ids.sort();
     assert_eq!(ids, ["e-1", "e-3", "e-4"]);
 
@@ -173,7 +177,10 @@ async fn an_event_is_deduplicated_across_kafka_and_grpc() {
             Duration::from_secs(60),
         )
         .await;
-    let texts: Vec<String> = published.iter().map(|m| comment_text(&m.event())).collect();
+    let texts: Vec<String> = published
+        .iter()
+        .map(|m| comment_text(&m.decode::<SocialEvent>()))
+        .collect();
     assert_eq!(published.len(), 2, "{texts:?}");
     assert!(
         texts.contains(&"from kafka".to_owned()) && texts.contains(&"grpc first".to_owned()),
@@ -267,7 +274,7 @@ async fn wait_for_event(client: &mut crate::support::Client, event_id: &str) -> 
     panic!("event {event_id} never arrived");
 }
 
-fn comment_text(event: &socialops_proto::events::v1::SocialEvent) -> String {
+fn comment_text(event: &SocialEvent) -> String {
     match &event.payload {
         Some(socialops_proto::events::v1::social_event::Payload::Comment(c)) => c.text.clone(),
         other => panic!("not a comment: {other:?}"),

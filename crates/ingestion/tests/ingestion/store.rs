@@ -2,21 +2,13 @@
 
 use socialops_bus::OutgoingMessage;
 use socialops_ingestion::store::{EventQuery, EventStore, NewEvent};
-use socialops_storage::{DatabaseConfig, Db, Row, create_scratch_postgres};
+use socialops_storage::{Db, Row};
 
-use crate::support::{Backend, comment, postgres_admin_url};
+use crate::support::{Backend, comment};
 
 async fn open(backend: Backend) -> Option<(EventStore, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
-    let config = match backend {
-        Backend::Sqlite => DatabaseConfig::sqlite_file(&dir.path().join("store.db")),
-        Backend::Postgres => DatabaseConfig {
-            url: create_scratch_postgres(&postgres_admin_url()?, "ingestion_store")
-                .await
-                .unwrap(),
-            max_connections: 4,
-        },
-    };
+    let config = socialops_testkit::database(backend, dir.path(), "ingestion_store").await?;
     let db = Db::connect(&config).await.unwrap();
     Some((EventStore::open(db).await.unwrap(), dir))
 }

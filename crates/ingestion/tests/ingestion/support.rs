@@ -1,95 +1,52 @@
 //! `spawn_app()`: the ingestion service on a fresh database and fresh topics, against the broker and
 //! PostgreSQL named by `SOCIALOPS_TEST_KAFKA` / `SOCIALOPS_TEST_DATABASE_URL`.
 
-use std::collections::HashMap;
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
-use secrecy::{ExposeSecret, SecretString};
-use socialops_auth::{BearerToken, Role, TokenStore};
-use socialops_bus::{KafkaConfig, Topics};
-use socialops_ingestion::{Dependencies, IngestionConfig, RunningIngestion};
+use rdkafka::consumer::Consumer;
+use secrecy::SecretString;
+use socialops_auth::Role;
+use socialops_ingestion::{IngestionConfig, RunningIngestion};
 use socialops_proto::Timestamp;
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, OrderPlaced, Platform, SocialEvent};
 use socialops_proto::ingestion::v1::ingestion_service_client::IngestionServiceClient;
-use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, create_scratch_postgres};
-use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use socialops_testkit::{Authed, Received, TestEnv};
 
-pub type Client = IngestionServiceClient<InterceptedService<Channel, BearerToken>>;
+pub use socialops_testkit::Backend;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The broker address, or None (with a note) when unset outside CI. In CI a missing variable fails.
-pub fn kafka_address() -> Option<String> {
-    required_env("SOCIALOPS_TEST_KAFKA")
-}
-
-pub fn postgres_admin_url() -> Option<String> {
-    required_env("SOCIALOPS_TEST_DATABASE_URL")
-}
+pub type Client = IngestionServiceClient<Authed>;
 
 pub struct TestApp {
-    pub kafka: KafkaConfig,
-    pub topics: Topics,
-    pub tokens: TokenStore,
     pub running: Option<RunningIngestion>,
-    pub shutdown: CancellationToken,
-    pub tenant: String,
-    _data_dir: tempfile::TempDir,
+    env: TestEnv,
+}
+
+impl Deref for TestApp {
+    type Target = TestEnv;
+
+    fn deref(&self) -> &TestEnv {
+        &self.env
+    }
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    socialops_telemetry::init_for_tests();
-    let kafka = KafkaConfig::new(kafka_address()?);
-    let data_dir = tempfile::tempdir().unwrap();
-    let database = match backend {
-        Backend::Sqlite => DatabaseConfig::sqlite_file(&data_dir.path().join("ingestion.db")),
-        Backend::Postgres => DatabaseConfig {
-            url: create_scratch_postgres(&postgres_admin_url()?, "ingestion_test")
-                .await
-                .unwrap(),
-            max_connections: 4,
-        },
-    };
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let topics = Topics::with_suffix(&suffix);
+    let env = TestEnv::new()?;
     let config = IngestionConfig {
         grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        database: Some(database),
-        consumer_group: format!("ingestion-{suffix}"),
+        database: Some(env.database(backend, "ingestion_test").await?),
+        consumer_group: env.consumer_group("ingestion"),
         alias_key: Some(SecretString::from("test-alias-key")),
         ..IngestionConfig::default()
     };
-    let tokens = TokenStore::from_config(&Default::default()).unwrap();
-    let deps = Dependencies::new(
-        kafka.clone(),
-        topics.clone(),
-        tokens.clone(),
-        data_dir.path().to_owned(),
-    );
-    let shutdown = CancellationToken::new();
-    let running = socialops_ingestion::start(&config, deps, shutdown.clone())
+    let running = socialops_ingestion::start(&config, env.dependencies(), env.shutdown.clone())
         .await
         .unwrap();
     Some(TestApp {
-        kafka,
-        topics,
-        tokens,
         running: Some(running),
-        shutdown,
-        tenant: format!("t{}", &suffix[..12]),
-        _data_dir: data_dir,
+        env,
     })
 }
 
@@ -100,14 +57,7 @@ impl TestApp {
 
     /// A client holding a fresh token for `tenant` with `role`.
     pub async fn client_for(&self, tenant: &str, role: Role) -> Client {
-        let issued = self.tokens.issue(tenant, role);
-        let channel = socialops_grpc::connect(&format!("http://{}", self.running().grpc_addr))
-            .await
-            .unwrap();
-        IngestionServiceClient::with_interceptor(
-            channel,
-            BearerToken::new(issued.token.expose_secret()).unwrap(),
-        )
+        Client::new(self.channel(self.running().grpc_addr, tenant, role).await)
     }
 
     pub async fn writer(&self) -> Client {
@@ -129,13 +79,7 @@ impl TestApp {
         quiet: Duration,
         timeout: Duration,
     ) -> Vec<Received> {
-        let consumer: StreamConsumer = self
-            .producer_config()
-            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
+        let consumer = socialops_testkit::consumer(&self.kafka);
         consumer.subscribe(&[topic]).unwrap();
         let deadline = Instant::now() + timeout;
         let mut received = Vec::new();
@@ -146,7 +90,7 @@ impl TestApp {
                 deadline.saturating_duration_since(Instant::now())
             };
             match tokio::time::timeout(wait, consumer.recv()).await {
-                Ok(Ok(message)) => received.push(Received::from(&message)),
+                Ok(Ok(message)) => received.push(Received::from_message(&message)),
                 Ok(Err(error)) => panic!("reading {topic}: {error}"),
                 Err(_) => break,
             }
@@ -158,47 +102,10 @@ impl TestApp {
     }
 
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
+        self.env.shutdown.cancel();
         if let Some(running) = self.running.take() {
             running.wait().await.unwrap();
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub key: Option<String>,
-    pub payload: Vec<u8>,
-    pub headers: HashMap<String, String>,
-}
-
-impl Received {
-    fn from(message: &rdkafka::message::BorrowedMessage<'_>) -> Self {
-        let headers = message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.key.to_owned(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            key: message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned()),
-            payload: message.payload().unwrap_or_default().to_vec(),
-            headers,
-        }
-    }
-
-    pub fn event(&self) -> SocialEvent {
-        prost::Message::decode(self.payload.as_slice()).unwrap()
     }
 }
 
