@@ -2,9 +2,11 @@
 //! of the partition takes effect.
 
 use prost::Message as _;
+use socialops_bus::headers;
 use socialops_proto::events::v1::SocialEvent;
+use socialops_testkit::dead_letters;
 
-use crate::support::{Backend, DAY0_US, HOUR_US, comment, read_dead_letters, spawn_app};
+use crate::support::{Backend, DAY0_US, HOUR_US, comment, spawn_app};
 
 #[tokio::test]
 async fn postgres_dead_letters_a_comment_holding_a_nul_and_handles_the_good_ones_behind_it() {
@@ -26,14 +28,11 @@ async fn postgres_dead_letters_a_comment_holding_a_nul_and_handles_the_good_ones
     app.publish(&events).await;
     app.wait_processed(&tenant, 5).await;
 
-    let letters = read_dead_letters(&app.topics, 1).await;
-    let poison = SocialEvent::decode(letters[0].0.as_slice()).unwrap();
+    let letters = dead_letters(&app.kafka, &app.topics, 1).await;
+    let poison = SocialEvent::decode(letters[0].payload.as_slice()).unwrap();
     assert_eq!(poison.event_id, "e2");
-    assert!(
-        letters[0].1.starts_with("permanent failure:"),
-        "reason: {}",
-        letters[0].1
-    );
+    let reason = letters[0].header(headers::DLQ_REASON);
+    assert!(reason.starts_with("permanent failure:"), "reason: {reason}");
     assert_eq!(app.processed(&tenant).await, 5, "the poison took no effect");
     app.stop().await;
 }

@@ -14,26 +14,14 @@ use socialops_sentiment::store::replies::{self, BrandMessage, UserMessage};
 use socialops_sentiment::store::watchlists::{self, Watchlist};
 use socialops_sentiment::store::{self, LabelCounts, SentimentStore};
 use socialops_sentiment::{SentimentError, store::HOUR_US};
+use socialops_storage::Db;
 use socialops_storage::processed::mark_processed;
-use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, Db, create_scratch_postgres};
 
 use crate::support::Backend;
 
 async fn open(backend: Backend) -> Option<(SentimentStore, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
-    let config = match backend {
-        Backend::Sqlite => DatabaseConfig::sqlite_file(&dir.path().join("store.db")),
-        Backend::Postgres => DatabaseConfig {
-            url: create_scratch_postgres(
-                &required_env("SOCIALOPS_TEST_DATABASE_URL")?,
-                "sentiment_store",
-            )
-            .await
-            .unwrap(),
-            max_connections: 4,
-        },
-    };
+    let config = socialops_testkit::database(backend, dir.path(), "sentiment_store").await?;
     let db = Db::connect(&config).await.unwrap();
     Some((SentimentStore::open(db).await.unwrap(), dir))
 }

@@ -1,33 +1,26 @@
 //! `spawn_app()`: the sentiment service on a fresh database and fresh topics, with a manual clock,
 //! against the broker and PostgreSQL named by `SOCIALOPS_TEST_KAFKA` / `SOCIALOPS_TEST_DATABASE_URL`.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
 
 use prost::Message as _;
-use rdkafka::Message;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use secrecy::ExposeSecret;
-use socialops_auth::{BearerToken, Role, TokenStore};
-use socialops_bus::{KafkaConfig, OutgoingMessage, Producer, Topics, headers};
-use socialops_proto::Timestamp;
+use socialops_auth::Role;
+use socialops_bus::{OutgoingMessage, Producer, headers};
 use socialops_proto::alerts::v1::{AlertKind, CrisisAlert};
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, DirectMessage, Mention, Platform, SocialEvent};
 use socialops_proto::sentiment::v1::CreateWatchlistRequest;
 use socialops_proto::sentiment::v1::sentiment_service_client::SentimentServiceClient;
 use socialops_scorer::Scorer;
-use socialops_sentiment::{
-    Dependencies, ManualClock, RunningSentiment, SentimentConfig, TenantSettings,
-};
-use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, create_scratch_postgres};
+use socialops_sentiment::{Dependencies, RunningSentiment, SentimentConfig, TenantSettings};
+use socialops_testkit::{Authed, TestEnv, TopicReader, eventually, poll};
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-pub type Client = SentimentServiceClient<InterceptedService<Channel, BearerToken>>;
+pub use socialops_testkit::{Backend, ts};
+
+pub type Client = SentimentServiceClient<Authed>;
 
 pub const MINUTE_US: i64 = 60_000_000;
 pub const HOUR_US: i64 = 60 * MINUTE_US;
@@ -40,24 +33,21 @@ pub fn scorer() -> Arc<Scorer> {
     socialops_sentiment::shared_scorer()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 pub struct TestApp {
-    pub topics: Topics,
-    pub tokens: TokenStore,
-    pub clock: ManualClock,
     pub running: Option<RunningSentiment>,
-    pub shutdown: CancellationToken,
-    pub tenant: String,
     pub producer: Producer,
-    pub alerts: AlertReader,
+    pub alerts: Alerts,
     pub config: SentimentConfig,
     deps: Dependencies,
-    _data_dir: tempfile::TempDir,
+    env: TestEnv,
+}
+
+impl Deref for TestApp {
+    type Target = TestEnv;
+
+    fn deref(&self) -> &TestEnv {
+        &self.env
+    }
 }
 
 /// Changes the defaults a scenario needs; most take them as they are.
@@ -69,59 +59,27 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut SentimentConfig),
 ) -> Option<TestApp> {
-    socialops_telemetry::init_for_tests();
-    let kafka = KafkaConfig::new(required_env("SOCIALOPS_TEST_KAFKA")?);
-    let data_dir = tempfile::tempdir().unwrap();
-    let database = match backend {
-        Backend::Sqlite => DatabaseConfig::sqlite_file(&data_dir.path().join("sentiment.db")),
-        Backend::Postgres => DatabaseConfig {
-            url: create_scratch_postgres(
-                &required_env("SOCIALOPS_TEST_DATABASE_URL")?,
-                "sentiment_test",
-            )
-            .await
-            .unwrap(),
-            max_connections: 4,
-        },
-    };
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let topics = Topics::with_suffix(&suffix);
+    let env = TestEnv::new()?;
     let mut config = SentimentConfig {
         grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        database: Some(database),
-        consumer_group: format!("sentiment-{suffix}"),
+        database: Some(env.database(backend, "sentiment_test").await?),
+        consumer_group: env.consumer_group("sentiment"),
         sweep_interval: Duration::from_millis(50),
         ..SentimentConfig::default()
     };
     configure(&mut config);
-    let tokens = TokenStore::from_config(&Default::default()).unwrap();
-    let clock = ManualClock::new(DAY0_US + 20 * HOUR_US);
-    let deps = Dependencies {
-        clock: Arc::new(clock.clone()),
-        ..Dependencies::new(
-            kafka.clone(),
-            topics.clone(),
-            tokens.clone(),
-            data_dir.path().to_owned(),
-        )
-    };
-    let shutdown = CancellationToken::new();
-    let running = socialops_sentiment::start(&config, deps.clone(), shutdown.clone())
+    env.clock.set(DAY0_US + 20 * HOUR_US);
+    let deps = env.dependencies_on_clock();
+    let running = socialops_sentiment::start(&config, deps.clone(), env.shutdown.clone())
         .await
         .unwrap();
-    let alerts = AlertReader::start(&kafka, &topics.alerts);
     Some(TestApp {
-        producer: Producer::new(&kafka).unwrap(),
-        topics,
-        tokens,
-        clock,
+        producer: Producer::new(&env.kafka).unwrap(),
         running: Some(running),
-        shutdown,
-        tenant: format!("t{}", &suffix[..12]),
-        alerts,
+        alerts: Alerts(TopicReader::follow(&env.kafka, &env.topics.alerts)),
         config,
         deps,
-        _data_dir: data_dir,
+        env,
     })
 }
 
@@ -145,14 +103,7 @@ impl TestApp {
 
     /// A client holding a fresh token for `tenant` with `role`.
     pub async fn client_for(&self, tenant: &str, role: Role) -> Client {
-        let issued = self.tokens.issue(tenant, role);
-        let channel = socialops_grpc::connect(&format!("http://{}", self.running().grpc_addr))
-            .await
-            .unwrap();
-        SentimentServiceClient::with_interceptor(
-            channel,
-            BearerToken::new(issued.token.expose_secret()).unwrap(),
-        )
+        Client::new(self.channel(self.running().grpc_addr, tenant, role).await)
     }
 
     pub async fn writer(&self) -> Client {
@@ -190,19 +141,13 @@ impl TestApp {
 
     /// Waits until `want` distinct text events of `tenant` have been handled.
     pub async fn wait_processed(&self, tenant: &str, want: u64) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let seen = self.processed(tenant).await;
-            if seen >= want {
-                assert_eq!(seen, want, "more events handled than published");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {seen} of {want} events handled after 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let seen = poll(
+            &format!("{want} events handled"),
+            || self.processed(tenant),
+            |seen| *seen >= want,
+        )
+        .await;
+        assert_eq!(seen, want, "more events handled than published");
     }
 
     /// Publishes events and waits until they are handled (each must be new).
@@ -230,105 +175,55 @@ impl TestApp {
 
     /// Stops the service and starts it again on the same store, topics and consumer group.
     pub async fn restart(&mut self) {
-        self.shutdown.cancel();
+        self.env.shutdown.cancel();
         if let Some(running) = self.running.take() {
             running.wait().await.unwrap();
         }
-        self.shutdown = CancellationToken::new();
+        self.env.shutdown = CancellationToken::new();
         let running =
-            socialops_sentiment::start(&self.config, self.deps.clone(), self.shutdown.clone())
+            socialops_sentiment::start(&self.config, self.deps.clone(), self.env.shutdown.clone())
                 .await
                 .unwrap();
         self.running = Some(running);
     }
 
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
+        self.env.shutdown.cancel();
         if let Some(running) = self.running.take() {
             running.wait().await.unwrap();
         }
     }
 }
 
-/// An alert as read from the topic, with its key.
-type Keyed = (Option<String>, CrisisAlert);
-
 /// Every alert published on the alerts topic, collected in the background from the start.
-pub struct AlertReader {
-    seen: Arc<Mutex<Vec<Keyed>>>,
-    _task: tokio::task::JoinHandle<()>,
-}
+pub struct Alerts(TopicReader<CrisisAlert>);
 
-impl AlertReader {
-    fn start(kafka: &KafkaConfig, topic: &str) -> Self {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &kafka.bootstrap_servers)
-            .set("group.id", format!("alert-reader-{}", uuid::Uuid::new_v4()))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[topic]).unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn({
-            let seen = seen.clone();
-            async move {
-                loop {
-                    match consumer.recv().await {
-                        Ok(message) => {
-                            let alert = CrisisAlert::decode(message.payload().unwrap_or_default())
-                                .expect("only alerts on the alerts topic");
-                            let key = message
-                                .key()
-                                .map(|k| String::from_utf8_lossy(k).into_owned());
-                            seen.lock().unwrap().push((key, alert));
-                        }
-                        Err(error) => tracing::warn!(%error, "alert reader"),
-                    }
-                }
-            }
-        });
-        Self { seen, _task: task }
-    }
-
+impl Alerts {
     pub fn all(&self) -> Vec<CrisisAlert> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, a)| a.clone())
-            .collect()
+        self.0.all()
     }
 
     pub fn keys(&self) -> Vec<Option<String>> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.0.keys()
     }
 
     /// The tenant's alerts once there are at least `want`, failing after 60 s.
     pub async fn wait_for(&self, tenant: &str, want: usize) -> Vec<CrisisAlert> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        eventually(&format!("{want} alerts"), || {
             let alerts: Vec<CrisisAlert> = self
                 .all()
                 .into_iter()
                 .filter(|a| a.tenant_id == tenant)
                 .collect();
-            if alerts.len() >= want {
-                return alerts;
+            async move {
+                if alerts.len() >= want {
+                    Ok(alerts)
+                } else {
+                    Err(format!("{} alerts: {:?}", alerts.len(), kinds(&alerts)))
+                }
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {want} alerts after 60 s: {:?}",
-                alerts.len(),
-                kinds(&alerts)
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -337,13 +232,6 @@ pub fn kinds(alerts: &[CrisisAlert]) -> Vec<AlertKind> {
         .iter()
         .map(|a| AlertKind::try_from(a.kind).unwrap())
         .collect()
-}
-
-pub fn ts(us: i64) -> Timestamp {
-    Timestamp {
-        seconds: us.div_euclid(1_000_000),
-        nanos: 0,
-    }
 }
 
 fn event(tenant: &str, event_id: &str, user_id: &str, at_us: i64, payload: Payload) -> SocialEvent {
@@ -477,37 +365,4 @@ impl EventText for SocialEvent {
             _ => "",
         }
     }
-}
-
-/// The first `count` messages on the dead-letter topic: each one's payload and `dlq-reason`.
-pub async fn read_dead_letters(topics: &Topics, count: usize) -> Vec<(Vec<u8>, String)> {
-    let bootstrap = required_env("SOCIALOPS_TEST_KAFKA").expect("the broker is configured");
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", format!("dlq-reader-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("dead-letter reader");
-    consumer.subscribe(&[topics.dlq.as_str()]).unwrap();
-    let mut letters = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while letters.len() < count {
-            let message = consumer.recv().await.expect("dead-letter topic");
-            let reason = message
-                .headers()
-                .and_then(|hs| {
-                    use rdkafka::message::Headers;
-                    hs.iter()
-                        .find(|h| h.key == headers::DLQ_REASON)
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                })
-                .unwrap_or_default();
-            letters.push((message.payload().unwrap_or_default().to_vec(), reason));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("only {} of {count} dead letters in 60 s", letters.len()));
-    letters
 }
