@@ -5,8 +5,9 @@ use tracing::Instrument;
 
 use socialops_bus::headers::{self, CONTENT_TYPE, CONTENT_TYPE_JSON, TRACEPARENT};
 use socialops_bus::{DeadLetter, HandlerError, OutgoingMessage, Producer};
+use socialops_testkit::{PATIENCE, kafka, read_topic, unique};
 
-use crate::support::{Recorder, kafka, payloads, read_topic, settings, start, topics, unique};
+use crate::support::{Recorder, payloads, settings, start, topics};
 
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -425,7 +426,7 @@ async fn a_tail_reads_from_where_the_topic_ended_when_it_opened() {
             shutdown,
         )
     });
-    let deadline = std::time::Instant::now() + crate::support::WAIT;
+    let deadline = std::time::Instant::now() + PATIENCE;
     while seen.lock().unwrap().len() < 30 {
         assert!(std::time::Instant::now() < deadline, "the tail fell silent");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -1,11 +1,12 @@
 use socialops_bus::{KafkaConfig, Outbox, OutboxRelay, OutgoingMessage, Producer};
 use socialops_storage::{DatabaseConfig, Db};
+use socialops_testkit::{PATIENCE, kafka, postgres_admin_url, read_topic};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{WAIT, database_url, install_outbox, kafka, payloads, read_topic, topics};
+use crate::support::{install_outbox, payloads, topics};
 
 async fn postgres() -> Option<Db> {
-    let admin_url = database_url()?;
+    let admin_url = postgres_admin_url()?;
     let url = socialops_storage::create_scratch_postgres(&admin_url, "bus_test")
         .await
         .expect("scratch database");
@@ -93,7 +94,7 @@ async fn relays_committed_rows_in_id_order(config: &KafkaConfig, db: &Db) {
     let all = read_topic(config, &t[0], 26).await;
     assert_eq!(payloads(&all[25..]), ["from-run"]);
     shutdown.cancel();
-    tokio::time::timeout(WAIT, task)
+    tokio::time::timeout(PATIENCE, task)
         .await
         .unwrap()
         .unwrap()
@@ -189,7 +190,10 @@ async fn outbox_enqueues_on_postgres_commit_in_id_order() {
     );
     assert_eq!(pending(&db).await, 0, "nothing is visible before a commit");
     first.commit().await.unwrap();
-    tokio::time::timeout(WAIT, second).await.unwrap().unwrap();
+    tokio::time::timeout(PATIENCE, second)
+        .await
+        .unwrap()
+        .unwrap();
     let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM outbox ORDER BY id")
         .fetch_all(db.pool())
         .await
@@ -234,7 +238,10 @@ async fn outbox_relay_keeps_no_transaction_open_while_the_broker_is_away() {
         0,
         "the lock keeps a second relay out"
     );
-    let failed = tokio::time::timeout(WAIT, sending).await.unwrap().unwrap();
+    let failed = tokio::time::timeout(PATIENCE, sending)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         failed.is_err(),
         "delivery times out after the configured 5 s"

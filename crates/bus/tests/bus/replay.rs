@@ -2,8 +2,9 @@ use socialops_bus::headers::{
     self, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_SOURCE_TOPIC, DLQ_TENANT,
 };
 use socialops_bus::{OutgoingMessage, Producer, replay_dead_letters};
+use socialops_testkit::{kafka, read_topic, unique};
 
-use crate::support::{kafka, payloads, read_topic, topics, unique};
+use crate::support::{payloads, topics};
 
 fn dead_letter(dlq: &str, source: &str, tenant: &str, payload: &str) -> OutgoingMessage {
     OutgoingMessage::new(dlq, Some(format!("{tenant}:user")), payload)

@@ -1,28 +1,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
 use socialops_bus::{
     BatchHandler, ConsumerSettings, DeadLetter, HandlerError, KafkaConfig, Producer,
     ReceivedMessage, ensure_topics, run_consumer,
 };
-use socialops_storage::testing::required_env;
+use socialops_testkit::{PATIENCE, unique};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-pub const WAIT: Duration = Duration::from_secs(60);
-
-pub fn kafka() -> Option<KafkaConfig> {
-    socialops_telemetry::init_for_tests();
-    required_env("SOCIALOPS_TEST_KAFKA").map(KafkaConfig::new)
-}
-
-pub fn database_url() -> Option<String> {
-    required_env("SOCIALOPS_TEST_DATABASE_URL")
-}
 
 /// Creates the outbox tables as a service's migrations do.
 pub async fn install_outbox(db: &socialops_storage::Db) {
@@ -40,10 +26,6 @@ pub async fn install_outbox(db: &socialops_storage::Db) {
             .await
             .expect("outbox tables");
     }
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Creates `count` fresh topics with `partitions` partitions each.
@@ -105,7 +87,7 @@ impl Recorder {
 
     /// Waits until `done` holds, re-checking after every handler call.
     pub async fn wait_until(&self, done: impl Fn(&Self) -> bool) {
-        tokio::time::timeout(WAIT, async {
+        tokio::time::timeout(PATIENCE, async {
             loop {
                 let changed = self.changed.notified();
                 if done(self) {
@@ -150,7 +132,7 @@ pub struct Running {
 impl Running {
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.task)
+        tokio::time::timeout(PATIENCE, self.task)
             .await
             .expect("consumer did not stop within its drain timeout")
             .expect("consumer task panicked")
@@ -171,43 +153,6 @@ pub fn start<H: BatchHandler>(
         async move { run_consumer(&config, settings, handler, producer, shutdown).await }
     });
     Running { shutdown, task }
-}
-
-/// Reads `count` messages from `topic` with a plain librdkafka consumer in a fresh group.
-pub async fn read_topic(config: &KafkaConfig, topic: &str, count: usize) -> Vec<ReceivedMessage> {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    tokio::time::timeout(WAIT, async {
-        while out.len() < count {
-            let m = consumer.recv().await.expect("recv");
-            out.push(ReceivedMessage {
-                topic: m.topic().to_owned(),
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().map(<[u8]>::to_vec),
-                headers: m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                timestamp_ms: m.timestamp().to_millis(),
-            });
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("read only {} of {count} messages from {topic}", out.len()));
-    out
 }
 
 pub fn payloads(messages: &[ReceivedMessage]) -> Vec<String> {
