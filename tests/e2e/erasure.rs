@@ -56,7 +56,7 @@ async fn an_erased_user_is_gone_from_every_service(backend: Backend) {
 
     let announced = stack
         .erasures
-        .wait_for("the erasure request on the privacy topic", |r| {
+        .wait_until("the erasure request on the privacy topic", |r| {
             r.value.request_id == erased.request_id
         })
         .await;

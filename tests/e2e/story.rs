@@ -171,7 +171,7 @@ async fn a_users_story_shows_in_every_service(backend: Backend) {
 
     let entered = stack
         .profile_changes
-        .wait_for("the segment entry on the profiles topic", |r| {
+        .wait_until("the segment entry on the profiles topic", |r| {
             matches!(&r.value.change,
                 Some(Change::SegmentEntered(e)) if e.segment_id == story.segment_id)
         })

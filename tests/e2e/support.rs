@@ -5,7 +5,6 @@
 
 mod events;
 mod reads;
-mod watch;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,9 +12,8 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use secrecy::{ExposeSecret, SecretString};
-use socialops_auth::{BearerToken, Role, TokenStore};
-use socialops_bus::{KafkaConfig, Topics};
+use secrecy::SecretString;
+use socialops_auth::Role;
 use socialops_ingestion::{IngestionConfig, RunningIngestion};
 use socialops_proto::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use socialops_proto::privacy::v1::ErasureRequest;
@@ -24,42 +22,29 @@ use socialops_proto::segmentation::v1::segmentation_service_client::Segmentation
 use socialops_proto::sentiment::v1::sentiment_service_client::SentimentServiceClient;
 use socialops_segmentation::{RunningSegmentation, SegmentationConfig};
 use socialops_sentiment::{RunningSentiment, SentimentConfig};
-use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, create_scratch_postgres};
-use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use socialops_storage::DatabaseConfig;
+use socialops_testkit::{
+    Authed, Dependencies, TestEnv, TopicReader, channel_with_token, postgres_admin_url,
+};
 
 pub use events::{ago, comment, follow, order, total};
-pub use watch::{TopicLog, eventually};
+pub use socialops_testkit::{Backend, eventually};
 
-pub type IngestionClient = IngestionServiceClient<InterceptedService<Channel, BearerToken>>;
-pub type SegmentationClient = SegmentationServiceClient<InterceptedService<Channel, BearerToken>>;
-pub type SentimentClient = SentimentServiceClient<InterceptedService<Channel, BearerToken>>;
+pub type IngestionClient = IngestionServiceClient<Authed>;
+pub type SegmentationClient = SegmentationServiceClient<Authed>;
+pub type SentimentClient = SentimentServiceClient<Authed>;
 
-/// How long a test waits for something that crosses a service or the broker.
-pub const PATIENCE: Duration = Duration::from_secs(60);
 const PARTITIONS: i32 = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// The three services, running, and what the tests watch from outside.
 pub struct Stack {
-    topics: Topics,
     /// Every change segmentation published on the profiles topic, read from its start.
-    pub profile_changes: TopicLog<ProfileChange>,
+    pub profile_changes: TopicReader<ProfileChange>,
     /// Every erasure request published on the privacy topic, read from its start.
-    pub erasures: TopicLog<ErasureRequest>,
-    kafka: KafkaConfig,
-    tokens: TokenStore,
+    pub erasures: TopicReader<ErasureRequest>,
     addrs: [SocketAddr; 3],
     running: Option<(RunningIngestion, RunningSegmentation, RunningSentiment)>,
-    shutdown: CancellationToken,
-    _data_dir: tempfile::TempDir,
+    env: TestEnv,
 }
 
 /// One caller's clients of the three services, all holding the same token.
@@ -70,155 +55,87 @@ pub struct Clients {
     pub sentiment: SentimentClient,
 }
 
-/// A fresh database for `service`: a SQLite file in `dir`, or a scratch PostgreSQL database.
-async fn database(backend: Backend, dir: &std::path::Path, service: &str) -> DatabaseConfig {
-    match backend {
-        Backend::Sqlite => DatabaseConfig::sqlite_file(&dir.join(format!("{service}.db"))),
-        Backend::Postgres => {
-            let admin = required_env("SOCIALOPS_TEST_DATABASE_URL")
-                .expect("checked when the stack started");
-            DatabaseConfig {
-                url: create_scratch_postgres(&admin, &format!("e2e_{service}"))
-                    .await
-                    .unwrap(),
-                max_connections: 4,
-            }
-        }
-    }
+/// A fresh database for `service`: a SQLite file in the data directory, or a scratch PostgreSQL
+/// database.
+async fn database(env: &TestEnv, backend: Backend, service: &str) -> DatabaseConfig {
+    env.database(backend, &format!("e2e_{service}"))
+        .await
+        .expect("checked when the stack started")
 }
 
 impl Stack {
     /// Starts the three services, or returns `None` (with a note) when the broker or PostgreSQL is
     /// not configured outside CI.
     pub async fn start(backend: Backend) -> Option<Self> {
-        socialops_telemetry::init_for_tests();
-        let kafka = KafkaConfig::new(required_env("SOCIALOPS_TEST_KAFKA")?);
+        let env = TestEnv::new()?;
         if backend == Backend::Postgres {
-            required_env("SOCIALOPS_TEST_DATABASE_URL")?;
+            postgres_admin_url()?;
         }
-        let data_dir = tempfile::tempdir().unwrap();
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let topics = Topics::with_suffix(&suffix);
-        socialops_bus::ensure_topics(&kafka, &topics.all(), PARTITIONS)
-            .await
-            .unwrap();
-        let tokens = TokenStore::default();
-        let shutdown = CancellationToken::new();
+        env.create_topics(PARTITIONS).await;
         let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let deps = || Dependencies {
+            create_topics: false,
+            ..env.dependencies()
+        };
 
         let ingestion_config = IngestionConfig {
             grpc_listen: any_port,
-            database: Some(database(backend, data_dir.path(), "ingestion").await),
-            consumer_group: format!("e2e-ingestion-{suffix}"),
+            database: Some(database(&env, backend, "ingestion").await),
+            consumer_group: env.consumer_group("e2e-ingestion"),
             alias_key: Some(SecretString::from("e2e-alias-key")),
             ..IngestionConfig::default()
         };
-        let ingestion = socialops_ingestion::start(
-            &ingestion_config,
-            socialops_ingestion::Dependencies {
-                create_topics: false,
-                ..socialops_ingestion::Dependencies::new(
-                    kafka.clone(),
-                    topics.clone(),
-                    tokens.clone(),
-                    data_dir.path().to_owned(),
-                )
-            },
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
+        let ingestion = socialops_ingestion::start(&ingestion_config, deps(), env.shutdown.clone())
+            .await
+            .unwrap();
 
         let segmentation_config = SegmentationConfig {
             grpc_listen: any_port,
-            database: Some(database(backend, data_dir.path(), "segmentation").await),
-            consumer_group: format!("e2e-segmentation-{suffix}"),
+            database: Some(database(&env, backend, "segmentation").await),
+            consumer_group: env.consumer_group("e2e-segmentation"),
             ..SegmentationConfig::default()
         };
-        let segmentation = socialops_segmentation::start(
-            &segmentation_config,
-            socialops_segmentation::Dependencies {
-                create_topics: false,
-                ..socialops_segmentation::Dependencies::new(
-                    kafka.clone(),
-                    topics.clone(),
-                    tokens.clone(),
-                    data_dir.path().to_owned(),
-                )
-            },
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
+        let segmentation =
+            socialops_segmentation::start(&segmentation_config, deps(), env.shutdown.clone())
+                .await
+                .unwrap();
 
         let sentiment_config = SentimentConfig {
             grpc_listen: any_port,
-            database: Some(database(backend, data_dir.path(), "sentiment").await),
-            consumer_group: format!("e2e-sentiment-{suffix}"),
+            database: Some(database(&env, backend, "sentiment").await),
+            consumer_group: env.consumer_group("e2e-sentiment"),
             ..SentimentConfig::default()
         };
-        let sentiment = socialops_sentiment::start(
-            &sentiment_config,
-            socialops_sentiment::Dependencies {
-                create_topics: false,
-                ..socialops_sentiment::Dependencies::new(
-                    kafka.clone(),
-                    topics.clone(),
-                    tokens.clone(),
-                    data_dir.path().to_owned(),
-                )
-            },
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
+        let sentiment = socialops_sentiment::start(&sentiment_config, deps(), env.shutdown.clone())
+            .await
+            .unwrap();
 
         Some(Self {
-            profile_changes: TopicLog::follow(&kafka, &topics.profiles),
-            erasures: TopicLog::follow(&kafka, &topics.privacy),
+            profile_changes: TopicReader::follow(&env.kafka, &env.topics.profiles),
+            erasures: TopicReader::follow(&env.kafka, &env.topics.privacy),
             addrs: [
                 ingestion.grpc_addr,
                 segmentation.grpc_addr,
                 sentiment.grpc_addr,
             ],
             running: Some((ingestion, segmentation, sentiment)),
-            topics,
-            kafka,
-            tokens,
-            shutdown,
-            _data_dir: data_dir,
+            env,
         })
     }
 
     /// Issues a token for `tenant` with `role` from the one token store the services share, and
     /// returns its plaintext, as `socialops tokens issue` prints it.
     pub fn issue_token(&self, tenant: &str, role: Role) -> String {
-        self.tokens
-            .issue(tenant, role)
-            .token
-            .expose_secret()
-            .to_owned()
+        self.env.token(tenant, role)
     }
 
     /// Clients of the three services presenting `token`.
     pub async fn clients(&self, token: &str) -> Clients {
-        let bearer = BearerToken::new(token).unwrap();
         let [ingestion, segmentation, sentiment] = self.addrs;
-        let channel = |addr: SocketAddr| async move {
-            socialops_grpc::connect(&format!("http://{addr}"))
-                .await
-                .unwrap()
-        };
         Clients {
-            ingestion: IngestionServiceClient::with_interceptor(
-                channel(ingestion).await,
-                bearer.clone(),
-            ),
-            segmentation: SegmentationServiceClient::with_interceptor(
-                channel(segmentation).await,
-                bearer.clone(),
-            ),
-            sentiment: SentimentServiceClient::with_interceptor(channel(sentiment).await, bearer),
+            ingestion: IngestionClient::new(channel_with_token(ingestion, token).await),
+            segmentation: SegmentationClient::new(channel_with_token(segmentation, token).await),
+            sentiment: SentimentClient::new(channel_with_token(sentiment, token).await),
         }
     }
 
@@ -226,11 +143,11 @@ impl Stack {
     /// message, `content-type: application/json`, all under one key so they keep their order.
     pub async fn produce_raw_json(&self, key: &str, events: &[serde_json::Value]) {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.kafka.bootstrap_servers);
+        config.set("bootstrap.servers", &self.env.kafka.bootstrap_servers);
         let producer: FutureProducer = config.create().unwrap();
         for event in events {
             let payload = serde_json::to_vec(event).unwrap();
-            let record = FutureRecord::<str, [u8]>::to(&self.topics.raw)
+            let record = FutureRecord::<str, [u8]>::to(&self.env.topics.raw)
                 .key(key)
                 .payload(&payload)
                 .headers(OwnedHeaders::new().insert(Header {
@@ -246,7 +163,7 @@ impl Stack {
     }
 
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
+        self.env.shutdown.cancel();
         if let Some((ingestion, segmentation, sentiment)) = self.running.take() {
             let (ingested, segmented, monitored) =
                 tokio::join!(ingestion.wait(), segmentation.wait(), sentiment.wait());
@@ -254,11 +171,5 @@ impl Stack {
             segmented.unwrap();
             monitored.unwrap();
         }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
