@@ -3,18 +3,17 @@
 //! test moves. The service runs on a runtime of its own, as in a process of its own, so that a test
 //! can kill it.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::Message as _;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use secrecy::ExposeSecret;
-use socialops_auth::{BearerToken, Role, TokenStore};
-use socialops_bus::{KafkaConfig, OutgoingMessage, Producer, Topics};
-use socialops_proto::Timestamp;
+use rdkafka::consumer::Consumer;
+use socialops_auth::Role;
+use socialops_bus::{KafkaConfig, OutgoingMessage, Producer};
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{
     Alias, AliasKind, Comment, ContentImpression, Follow, Identify, OrderPlaced, Platform,
@@ -24,96 +23,61 @@ use socialops_proto::privacy::v1::ErasureRequest;
 use socialops_proto::profiles::v1::{ProfileChange, Stage, profile_change::Change};
 use socialops_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
 use socialops_proto::segmentation::v1::{GetProfileRequest, Profile, get_profile_request};
-use socialops_segmentation::{Dependencies, ManualClock, RunningSegmentation, SegmentationConfig};
-use socialops_storage::testing::required_env;
-use socialops_storage::{DatabaseConfig, Db, create_scratch_postgres};
+use socialops_segmentation::{RunningSegmentation, SegmentationConfig};
+use socialops_storage::{DatabaseConfig, Db};
+use socialops_testkit::{Authed, TestEnv};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-pub type Client = SegmentationServiceClient<InterceptedService<Channel, BearerToken>>;
+pub use socialops_testkit::{Backend, PATIENCE, ts};
+
+pub type Client = SegmentationServiceClient<Authed>;
 
 /// Monday 2026-01-05 00:00 in Asia/Shanghai, the default tenant time zone.
 pub const T0_US: i64 = 1_767_542_400_000_000;
 pub const DAY_US: i64 = 86_400_000_000;
-/// How long a test waits for something the service does asynchronously.
-pub const PATIENCE: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-pub fn kafka_address() -> Option<String> {
-    required_env("SOCIALOPS_TEST_KAFKA")
-}
-
-pub fn postgres_admin_url() -> Option<String> {
-    required_env("SOCIALOPS_TEST_DATABASE_URL")
-}
 
 /// A fresh database of the backend: a SQLite file in `dir`, or a scratch PostgreSQL database.
 pub async fn database(backend: Backend, dir: &std::path::Path) -> Option<DatabaseConfig> {
-    Some(match backend {
-        Backend::Sqlite => DatabaseConfig::sqlite_file(&dir.join("segmentation.db")),
-        Backend::Postgres => DatabaseConfig {
-            url: create_scratch_postgres(&postgres_admin_url()?, "segmentation_test")
-                .await
-                .unwrap(),
-            max_connections: 4,
-        },
-    })
+    socialops_testkit::database(backend, dir, "segmentation_test").await
 }
 
 pub struct TestApp {
-    pub kafka: KafkaConfig,
-    pub topics: Topics,
-    pub tokens: TokenStore,
-    pub clock: ManualClock,
-    pub tenant: String,
     pub changes: Changes,
     config: SegmentationConfig,
     producer: Producer,
     running: Option<RunningSegmentation>,
     /// What the service's tasks run on; dropping it stops them wherever they are.
     runtime: Option<tokio::runtime::Runtime>,
-    shutdown: CancellationToken,
-    _data_dir: tempfile::TempDir,
+    env: TestEnv,
+}
+
+impl Deref for TestApp {
+    type Target = TestEnv;
+
+    fn deref(&self) -> &TestEnv {
+        &self.env
+    }
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    socialops_telemetry::init_for_tests();
-    let kafka = KafkaConfig::new(kafka_address()?);
-    let data_dir = tempfile::tempdir().unwrap();
-    let database = database(backend, data_dir.path()).await?;
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let topics = Topics::with_suffix(&suffix);
+    let env = TestEnv::new()?;
     let config = SegmentationConfig {
         grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        database: Some(database),
-        consumer_group: format!("segmentation-{suffix}"),
+        database: Some(env.database(backend, "segmentation_test").await?),
+        consumer_group: env.consumer_group("segmentation"),
         consume_batch: 500,
         sweep_interval: Duration::from_millis(100),
         ..SegmentationConfig::default()
     };
-    let clock = ManualClock::new(T0_US);
-    let tokens = TokenStore::default();
-    let producer = Producer::new(&kafka).unwrap();
+    env.clock.set(T0_US);
     let mut app = TestApp {
         changes: Changes::default(),
-        kafka,
-        topics,
-        tokens,
-        clock,
-        tenant: format!("t{}", &suffix[..12]),
         config,
-        producer,
+        producer: Producer::new(&env.kafka).unwrap(),
         running: None,
         runtime: None,
-        shutdown: CancellationToken::new(),
-        _data_dir: data_dir,
+        env,
     };
     app.start().await;
     app.changes = Changes::watch(&app.kafka, &app.topics.profiles);
@@ -122,20 +86,14 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 impl TestApp {
     async fn start(&mut self) {
-        let mut deps = Dependencies::new(
-            self.kafka.clone(),
-            self.topics.clone(),
-            self.tokens.clone(),
-            self._data_dir.path().to_owned(),
-        );
-        deps.clock = Arc::new(self.clock.clone());
-        self.shutdown = CancellationToken::new();
+        let deps = self.env.dependencies_on_clock();
+        self.env.shutdown = CancellationToken::new();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let (config, shutdown) = (self.config.clone(), self.shutdown.clone());
+        let (config, shutdown) = (self.config.clone(), self.env.shutdown.clone());
         let running = runtime
             .spawn(async move { socialops_segmentation::start(&config, deps, shutdown).await })
             .await
@@ -158,7 +116,7 @@ impl TestApp {
     }
 
     async fn stop_service(&mut self) {
-        self.shutdown.cancel();
+        self.env.shutdown.cancel();
         if let Some(running) = self.running.take() {
             running.wait().await.unwrap();
         }
@@ -194,14 +152,7 @@ impl TestApp {
     }
 
     pub async fn client_for(&self, tenant: &str, role: Role) -> Client {
-        let issued = self.tokens.issue(tenant, role);
-        let channel = socialops_grpc::connect(&format!("http://{}", self.running().grpc_addr))
-            .await
-            .unwrap();
-        SegmentationServiceClient::with_interceptor(
-            channel,
-            BearerToken::new(issued.token.expose_secret()).unwrap(),
-        )
+        Client::new(self.channel(self.running().grpc_addr, tenant, role).await)
     }
 
     /// A writer for the test's tenant.
@@ -246,39 +197,12 @@ impl TestApp {
     }
 
     /// The headers of the first `want` dead letters on the dead-letter topic.
-    pub async fn dead_letters(
-        &self,
-        want: usize,
-    ) -> Vec<std::collections::HashMap<String, String>> {
-        use rdkafka::message::Headers as _;
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.kafka.bootstrap_servers)
-            .set("group.id", format!("dlq-reader-{}", uuid::Uuid::new_v4()))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[&self.topics.dlq]).unwrap();
-        let mut letters = Vec::new();
-        while letters.len() < want {
-            let message = tokio::time::timeout(PATIENCE, consumer.recv())
-                .await
-                .expect("a dead letter arrives")
-                .unwrap();
-            let headers = message
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| {
-                            let value = String::from_utf8_lossy(h.value.unwrap_or_default());
-                            (h.key.to_owned(), value.into_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            letters.push(headers);
-        }
-        letters
+    pub async fn dead_letters(&self, want: usize) -> Vec<HashMap<String, String>> {
+        socialops_testkit::dead_letters(&self.kafka, &self.topics, want)
+            .await
+            .into_iter()
+            .map(|letter| letter.headers)
+            .collect()
     }
 
     pub fn clock_now(&self) -> i64 {
@@ -357,13 +281,7 @@ pub struct Changes {
 impl Changes {
     fn watch(kafka: &KafkaConfig, topic: &str) -> Self {
         let changes = Self::default();
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &kafka.bootstrap_servers)
-            .set("group.id", format!("watcher-{}", uuid::Uuid::new_v4()))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
+        let consumer = socialops_testkit::consumer(kafka);
         consumer.subscribe(&[topic]).unwrap();
         let (seen, arrived, stop) = (
             changes.seen.clone(),
@@ -416,7 +334,7 @@ impl Changes {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.changes.stop.cancel();
-        self.shutdown.cancel();
+        self.env.shutdown.cancel();
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
@@ -432,13 +350,6 @@ pub fn stage_changes(changes: &[ProfileChange]) -> Vec<(Stage, Stage)> {
             _ => None,
         })
         .collect()
-}
-
-pub fn ts(at_us: i64) -> Timestamp {
-    Timestamp {
-        seconds: at_us.div_euclid(1_000_000),
-        nanos: (at_us.rem_euclid(1_000_000) * 1_000) as i32,
-    }
 }
 
 pub fn event(
