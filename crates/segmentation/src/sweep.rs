@@ -53,12 +53,13 @@ impl Sweeper {
     /// One pass, unless another replica is sweeping the same store; returns whether it ran.
     pub async fn tick_exclusive(&self) -> Result<bool, SegmentationError> {
         let (class, key) = SWEEP_LOCK;
-        let Some(_sweeping) = self.updater.store().db().try_exclusive(class, key).await? else {
+        let Some(sweeping) = self.updater.store().db().try_exclusive(class, key).await? else {
             tracing::debug!("another replica is sweeping; this tick is skipped");
             return Ok(false);
         };
-        self.tick().await?;
-        Ok(true)
+        let swept = self.tick().await;
+        sweeping.release().await;
+        swept.map(|()| true)
     }
 
     /// One pass: due profiles, time-dependent segments, RFM edges that are due, size history,

@@ -17,6 +17,7 @@ use crate::{Backend, Db};
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct ExclusiveGuard {
     _session: Option<PoolConnection<Any>>,
+    lock: (i32, i32),
 }
 
 impl ExclusiveGuard {
@@ -31,6 +32,22 @@ impl ExclusiveGuard {
                 .is_ok(),
         }
     }
+
+    /// Lets the lock go now, so that the next taker (this process's next tick, say) finds it free;
+    /// dropping the guard frees it too, but only once its session has closed in the background.
+    pub async fn release(mut self) {
+        if let Some(session) = &mut self._session {
+            let (class, key) = self.lock;
+            if let Err(error) = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+                .bind(class)
+                .bind(key)
+                .execute(&mut **session)
+                .await
+            {
+                tracing::debug!(%error, "unlocking failed; the closing session frees the lock");
+            }
+        }
+    }
 }
 
 impl Db {
@@ -43,7 +60,10 @@ impl Db {
         key: i32,
     ) -> Result<Option<ExclusiveGuard>, sqlx::Error> {
         if self.backend() == Backend::Sqlite {
-            return Ok(Some(ExclusiveGuard { _session: None }));
+            return Ok(Some(ExclusiveGuard {
+                _session: None,
+                lock: (class, key),
+            }));
         }
         let mut session = self.pool().acquire().await?;
         session.close_on_drop();
@@ -54,6 +74,7 @@ impl Db {
             .await?;
         Ok(locked.then_some(ExclusiveGuard {
             _session: Some(session),
+            lock: (class, key),
         }))
     }
 }
