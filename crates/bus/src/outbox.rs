@@ -2,16 +2,8 @@
 //! transaction as their own rows; the [`OutboxRelay`] sends them to Kafka in id order and deletes them.
 //! A row that can never be published moves to `outbox_dead` with its reason.
 //!
-//! Each service's migrations create both tables (PostgreSQL shown; SQLite uses `INTEGER PRIMARY KEY
-//! AUTOINCREMENT` and `BLOB`):
-//!
-//! ```sql
-//! CREATE TABLE outbox (id BIGSERIAL PRIMARY KEY, topic TEXT NOT NULL, msg_key TEXT NULL,
-//!     payload BYTEA NOT NULL, headers BYTEA NOT NULL, created_at_us BIGINT NOT NULL);
-//! CREATE TABLE outbox_dead (id BIGINT PRIMARY KEY, topic TEXT NOT NULL, msg_key TEXT NULL,
-//!     payload BYTEA NOT NULL, headers BYTEA NOT NULL, created_at_us BIGINT NOT NULL,
-//!     reason TEXT NOT NULL, set_aside_at_us BIGINT NOT NULL);
-//! ```
+//! Both tables are defined once, in `crates/bus/sql/outbox.{postgres,sqlite}.sql`; each service's
+//! migrations link that file in as one of their own, so every store creates them with its schema.
 
 mod relay;
 

@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 pub async fn install_outbox(db: &socialops_storage::Db) {
     let ddl = match db.backend() {
         socialops_storage::Backend::Postgres => {
-            include_str!("../../../ingestion/migrations/postgres/0002_outbox.sql")
+            include_str!("../../sql/outbox.postgres.sql")
         }
         socialops_storage::Backend::Sqlite => {
-            include_str!("../../../ingestion/migrations/sqlite/0002_outbox.sql")
+            include_str!("../../sql/outbox.sqlite.sql")
         }
     };
     for statement in ddl.split(';').filter(|s| !s.trim().is_empty()) {
