@@ -15,8 +15,6 @@
 use std::sync::Arc;
 
 use socialops_proto::profiles::v1 as wire;
-use socialops_storage::{Backend, Db};
-use sqlx::{AnyConnection, ConnectOptions, Connection};
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -28,25 +26,6 @@ use crate::store::segments::{self, PendingRebuild, SegmentRow};
 /// is `(class, 0)`): one replica rebuilds at a time, and a long sweep does not hold rebuilds up.
 /// Passes of two replicas at once would still publish nothing twice, but do the work twice.
 pub const REBUILD_LOCK: (i32, i32) = (0x5345_4731, 1);
-
-/// Takes [`REBUILD_LOCK`] without waiting; `None` when another replica holds it. On PostgreSQL the
-/// lock belongs to a session of its own, opened outside the pool and held as long as the returned
-/// connection: the pass needs pool connections while it holds the lock, and a third session kept out
-/// of the pool beside the relay's and the sweep's could leave none for it. On SQLite, which one
-/// process owns, there is nothing to take.
-async fn try_rebuild_lock(db: &Db) -> Result<Option<Option<AnyConnection>>, SegmentationError> {
-    if db.backend() == Backend::Sqlite {
-        return Ok(Some(None));
-    }
-    let mut session = db.pool().connect_options().connect().await?;
-    let (class, key) = REBUILD_LOCK;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-        .bind(class)
-        .bind(key)
-        .fetch_one(&mut session)
-        .await?;
-    Ok(locked.then_some(Some(session)))
-}
 
 /// How often a call waiting for a rebuild looks at the store when no wake-up comes: a rebuild finished
 /// by another replica wakes nobody here.
@@ -166,15 +145,19 @@ impl Updater {
             if pending.is_empty() || shutdown.is_cancelled() {
                 return Ok(num_finished);
             }
-            let Some(session) = try_rebuild_lock(self.store.db()).await? else {
+            // Beside the pool: the pass needs pool connections while it holds the lock.
+            let (class, key) = REBUILD_LOCK;
+            let Some(rebuilding) = self
+                .store
+                .db()
+                .try_exclusive_beside_pool(class, key)
+                .await?
+            else {
                 tracing::debug!("another replica is rebuilding segments");
                 return Ok(num_finished);
             };
             let rebuilt = self.rebuild_pending(shutdown).await;
-            if let Some(session) = session {
-                // Ending the session lets go of the lock, even if the goodbye fails.
-                session.close().await.ok();
-            }
+            rebuilding.release().await;
             num_finished += rebuilt?;
         }
     }
