@@ -18,7 +18,6 @@ use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, Platform, SocialEvent};
 use socialops_proto::ingestion::v1::IngestEventsRequest;
 use socialops_proto::ingestion::v1::ingestion_service_client::IngestionServiceClient;
-use socialops_storage::DatabaseConfig;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
@@ -77,23 +76,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     rows.push(produce_raw(&kafka, &raw_topic, &payloads).await?);
 
     let data_dir = tempfile::tempdir()?;
-    let mut backends = Vec::new();
-    if !args.skip_sqlite {
-        backends.push((
-            "SQLite",
-            DatabaseConfig::sqlite_file(&data_dir.path().join("bench.db")),
-        ));
-    }
-    if let Some(admin) = &args.database_url {
-        let url = socialops_storage::create_scratch_postgres(admin, "socialops_bench").await?;
-        backends.push((
-            "PostgreSQL",
-            DatabaseConfig {
-                url,
-                max_connections: 8,
-            },
-        ));
-    }
+    let backends = crate::backends(
+        !args.skip_sqlite,
+        args.database_url.as_deref(),
+        "socialops_bench",
+        data_dir.path(),
+    )
+    .await?;
     for (name, database) in backends {
         let suffix = format!("bench{run_id}{}", name.to_ascii_lowercase());
         let topics = Topics {

@@ -15,6 +15,7 @@ pub mod segmentation;
 pub mod sentiment;
 
 use clap::Subcommand;
+use socialops_storage::DatabaseConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -35,4 +36,29 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Segmentation(args) => segmentation::run(args).await,
         BenchCommand::Sentiment(args) => sentiment::run(args).await,
     }
+}
+
+/// The stores a benchmark runs against, named: a SQLite file in `dir` unless `sqlite` is false, and a
+/// scratch PostgreSQL database (its name starting with `prefix`) on the server of `postgres_admin`.
+async fn backends(
+    sqlite: bool,
+    postgres_admin: Option<&str>,
+    prefix: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<(&'static str, DatabaseConfig)>> {
+    let mut backends = Vec::new();
+    if sqlite {
+        backends.push(("SQLite", DatabaseConfig::sqlite_file(&dir.join("bench.db"))));
+    }
+    if let Some(admin) = postgres_admin {
+        let url = socialops_storage::create_scratch_postgres(admin, prefix).await?;
+        backends.push((
+            "PostgreSQL",
+            DatabaseConfig {
+                url,
+                max_connections: 8,
+            },
+        ));
+    }
+    Ok(backends)
 }

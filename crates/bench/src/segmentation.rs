@@ -34,7 +34,6 @@ use socialops_proto::segmentation::v1::CreateSegmentRequest;
 use socialops_proto::segmentation::v1::segmentation_service_client::SegmentationServiceClient;
 use socialops_proto::timestamp;
 use socialops_segmentation::{Dependencies, SegmentationConfig};
-use socialops_storage::DatabaseConfig;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -114,23 +113,13 @@ pub async fn run(args: SegmentationArgs) -> anyhow::Result<()> {
     );
 
     let data_dir = tempfile::tempdir()?;
-    let mut backends = Vec::new();
-    if !args.skip_sqlite {
-        backends.push((
-            "SQLite",
-            DatabaseConfig::sqlite_file(&data_dir.path().join("bench.db")),
-        ));
-    }
-    if let Some(admin) = &args.database_url {
-        let url = socialops_storage::create_scratch_postgres(admin, "segmentation_bench").await?;
-        backends.push((
-            "PostgreSQL",
-            DatabaseConfig {
-                url,
-                max_connections: 8,
-            },
-        ));
-    }
+    let backends = crate::backends(
+        !args.skip_sqlite,
+        args.database_url.as_deref(),
+        "segmentation_bench",
+        data_dir.path(),
+    )
+    .await?;
     let mut rows = Vec::new();
     for (name, database) in backends {
         let suffix = format!("bench{run_id}{}", name.to_ascii_lowercase());
