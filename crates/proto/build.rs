@@ -8,6 +8,8 @@ const PROTOS: &[&str] = &[
     "socialops/segmentation/v1/segmentation.proto",
     "socialops/alerts/v1/alerts.proto",
     "socialops/sentiment/v1/sentiment.proto",
+    "socialops/campaigns/v1/campaigns.proto",
+    "socialops/campaign/v1/campaign.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

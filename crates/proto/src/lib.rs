@@ -38,6 +38,20 @@ pub mod sentiment {
     }
 }
 
+pub mod campaigns {
+    pub mod v1 {
+        tonic::include_proto!("socialops.campaigns.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.campaigns.v1.serde.rs"));
+    }
+}
+
+pub mod campaign {
+    pub mod v1 {
+        tonic::include_proto!("socialops.campaign.v1");
+        include!(concat!(env!("OUT_DIR"), "/socialops.campaign.v1.serde.rs"));
+    }
+}
+
 pub mod profiles {
     pub mod v1 {
         tonic::include_proto!("socialops.profiles.v1");

@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use socialops_auth::AuthConfig;
 use socialops_bus::{KafkaConfig, Topics};
+use socialops_campaign::CampaignConfig;
 use socialops_ingestion::IngestionConfig;
 use socialops_segmentation::SegmentationConfig;
 use socialops_sentiment::SentimentConfig;
@@ -24,6 +25,7 @@ const SECTIONS: &[&str] = &[
     "segmentation",
     "ingestion",
     "sentiment",
+    "campaign",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +39,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub ingestion: IngestionConfig,
     pub sentiment: SentimentConfig,
+    pub campaign: CampaignConfig,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ingestion: IngestionConfig::default(),
             sentiment: SentimentConfig::default(),
+            campaign: CampaignConfig::default(),
         }
     }
 }

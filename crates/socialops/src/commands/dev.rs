@@ -26,6 +26,9 @@ pub struct DevArgs {
     /// The segmentation gRPC address.
     #[arg(long, default_value = "127.0.0.1:50052")]
     segmentation_listen: SocketAddr,
+    /// The campaign gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50053")]
+    campaign_listen: SocketAddr,
     /// The sentiment gRPC address.
     #[arg(long, default_value = "127.0.0.1:50054")]
     sentiment_listen: SocketAddr,
@@ -76,11 +79,20 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
 
     let mut sentiment_config = config.sentiment.clone();
     sentiment_config.grpc_listen = args.sentiment_listen;
-    let sentiment = socialops_sentiment::start(&sentiment_config, deps, shutdown.clone()).await?;
+    let sentiment =
+        socialops_sentiment::start(&sentiment_config, deps.clone(), shutdown.clone()).await?;
+
+    let mut campaign_config = config.campaign.clone();
+    campaign_config.grpc_listen = args.campaign_listen;
+    campaign_config
+        .segmentation_url
+        .get_or_insert_with(|| format!("http://{}", segmentation.grpc_addr));
+    let campaign = socialops_campaign::start(&campaign_config, deps, shutdown.clone()).await?;
 
     println!("socialops dev is running (development only: the broker keeps messages in memory)");
     println!("  ingestion gRPC     http://{}", ingestion.grpc_addr);
     println!("  segmentation gRPC  http://{}", segmentation.grpc_addr);
+    println!("  campaign gRPC      http://{}", campaign.grpc_addr);
     println!("  sentiment gRPC     http://{}", sentiment.grpc_addr);
     println!("  Kafka bootstrap    {}", broker.bootstrap_servers());
     println!("  metrics            http://{metrics_addr}/metrics");
@@ -92,11 +104,16 @@ pub async fn run(config_file: Option<&Path>, args: DevArgs) -> anyhow::Result<()
     println!("Press Ctrl-C to stop.");
 
     // A service that fails cancels the shared shutdown token, which stops the others too.
-    let (ingested, segmented, monitored) =
-        tokio::join!(ingestion.wait(), segmentation.wait(), sentiment.wait());
+    let (ingested, segmented, monitored, campaigned) = tokio::join!(
+        ingestion.wait(),
+        segmentation.wait(),
+        sentiment.wait(),
+        campaign.wait()
+    );
     ingested?;
     segmented?;
     monitored?;
+    campaigned?;
     drop(broker);
     Ok(())
 }

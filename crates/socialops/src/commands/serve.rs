@@ -13,6 +13,7 @@ use crate::config::Config;
 pub enum Service {
     Ingestion,
     Segmentation,
+    Campaign,
     Sentiment,
 }
 
@@ -25,6 +26,7 @@ pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<
     let service_name = match args.service {
         Service::Segmentation => "segmentation",
         Service::Ingestion => "ingestion",
+        Service::Campaign => "campaign",
         Service::Sentiment => "sentiment",
     };
     let config = Config::load(config_file, Some(service_name))?;
@@ -69,6 +71,20 @@ pub async fn run(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<
                 config.data_dir.clone(),
             );
             let running = socialops_sentiment::start(&config.sentiment, deps, shutdown).await?;
+            running.wait().await?;
+        }
+        Service::Campaign => {
+            anyhow::ensure!(
+                config.campaign.database.is_some(),
+                "campaign needs a database: set DATABASE_URL or campaign.database.url"
+            );
+            let deps = socialops_campaign::Dependencies::new(
+                kafka,
+                config.topics.clone(),
+                tokens,
+                config.data_dir.clone(),
+            );
+            let running = socialops_campaign::start(&config.campaign, deps, shutdown).await?;
             running.wait().await?;
         }
         Service::Segmentation => {

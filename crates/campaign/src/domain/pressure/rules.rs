@@ -237,7 +237,7 @@ fn check_caps(field: &str, per_day: Option<u32>, per_week: Option<u32>) -> Resul
 }
 
 /// A time of day as `"22:00"` (or `"22:00:30"`).
-mod clock_time {
+pub(crate) mod clock_time {
     use chrono::{NaiveTime, Timelike};
     use serde::{Deserialize, Deserializer, Serializer, de};
 

@@ -1,0 +1,1 @@
+../../../bus/sql/outbox.postgres.sql

@@ -1,0 +1,1 @@
+../../../bus/sql/outbox.sqlite.sql

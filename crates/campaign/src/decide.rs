@@ -1,0 +1,302 @@
+//! Deciding sends: each waiting send is checked against its campaign's state, the tenant's crisis
+//! pause and pressure rules, with the user's record locked so that concurrent deciders never exceed
+//! a cap together. A send decided to go out is published through the outbox in the same transaction,
+//! exactly once: the decision only applies to a send still waiting.
+
+use std::collections::BTreeMap;
+
+use socialops_bus::OutgoingMessage;
+use socialops_proto::campaigns::v1 as wire;
+use sqlx::AnyConnection;
+
+use crate::domain::campaign::Status;
+use crate::domain::pressure::{self, Candidate, Decision, PastSend, UserContext};
+use crate::engine::{Batch, Engine, decision, time_zone};
+use crate::error::CampaignError;
+use crate::store::sends::{self, SendRecord, SendState};
+use crate::store::{campaigns, users};
+use crate::time::{from_micros, micros};
+
+/// What was decided for one send, before it is written.
+struct Verdict {
+    state: SendState,
+    rule: Option<String>,
+    detail: Option<String>,
+    until_us: Option<i64>,
+}
+
+impl Verdict {
+    fn held(rule: &str, detail: String) -> Self {
+        Self {
+            state: SendState::Held,
+            rule: Some(rule.into()),
+            detail: Some(detail),
+            until_us: None,
+        }
+    }
+
+    fn dropped(rule: &str, detail: String) -> Self {
+        Self {
+            state: SendState::Dropped,
+            rule: Some(rule.into()),
+            detail: Some(detail),
+            until_us: None,
+        }
+    }
+
+    fn delayed(rule: &str, detail: String, until_us: i64) -> Self {
+        Self {
+            state: SendState::Delayed,
+            rule: Some(rule.into()),
+            detail: Some(detail),
+            until_us: Some(until_us),
+        }
+    }
+}
+
+impl Engine {
+    /// Decides every send waiting in the batch, user by user in a fixed order (so that two
+    /// transactions lock users in the same order), and queues what goes out.
+    pub(crate) async fn decide_pending(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &mut Batch,
+    ) -> Result<(), CampaignError> {
+        let mut by_user: BTreeMap<(String, String), Vec<SendRecord>> = BTreeMap::new();
+        for send in std::mem::take(&mut batch.pending) {
+            by_user
+                .entry((send.tenant_id.clone(), send.user_id.clone()))
+                .or_default()
+                .push(send);
+        }
+        for ((tenant_id, user_id), user_sends) in by_user {
+            let user = users::lock(conn, &tenant_id, &user_id).await?;
+            let settings = batch.settings(conn, &tenant_id).await?;
+            let horizon = chrono::Duration::from_std(settings.pressure.history_horizon())
+                .unwrap_or(chrono::Duration::days(8));
+            let mut history =
+                sends::history(conn, &tenant_id, &user_id, micros(batch.now - horizon)).await?;
+            let peak = batch.peak_hour(conn, &tenant_id).await?;
+            let context = UserContext {
+                time_zone: time_zone(&user, &settings),
+                hours: Some(&user.hours),
+                tenant_peak_hour: peak,
+            };
+            for send in user_sends {
+                let verdict = self.verdict(conn, batch, &send, &history, &context).await?;
+                self.record(conn, batch, &send, verdict, &mut history)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn verdict(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &mut Batch,
+        send: &SendRecord,
+        history: &[PastSend],
+        context: &UserContext<'_>,
+    ) -> Result<Verdict, CampaignError> {
+        let settings = batch.settings(conn, &send.tenant_id).await?;
+        let mut best_time = None;
+        if send.campaign_id != crate::reply::FAQ_CAMPAIGN {
+            let Some(campaign) = batch
+                .campaign(conn, &send.tenant_id, &send.campaign_id)
+                .await?
+            else {
+                return Ok(Verdict::dropped(
+                    "campaign_gone",
+                    "the campaign no longer exists".into(),
+                ));
+            };
+            match campaign.status {
+                Status::Running => {}
+                Status::Paused => {
+                    let rule = if campaign.paused_by.as_deref() == Some("crisis") {
+                        "crisis_pause"
+                    } else {
+                        "campaign_paused"
+                    };
+                    return Ok(Verdict::held(
+                        rule,
+                        format!(
+                            "held while the campaign is paused: {}",
+                            campaign.pause_reason.as_deref().unwrap_or("paused")
+                        ),
+                    ));
+                }
+                Status::Draft | Status::Scheduled => {
+                    return Ok(Verdict::held(
+                        "campaign_not_started",
+                        "held until the campaign starts".into(),
+                    ));
+                }
+                Status::Finished | Status::Archived => {
+                    return Ok(Verdict::dropped(
+                        "campaign_finished",
+                        format!("the campaign is {}", campaign.status),
+                    ));
+                }
+            }
+            if let Some(window) = &campaign.spec.window {
+                if window.end.is_some_and(|end| batch.now >= end) {
+                    return Ok(Verdict::dropped(
+                        "window",
+                        "the campaign's schedule window has ended".into(),
+                    ));
+                }
+                if let Some(start) = window.start.filter(|start| batch.now < *start) {
+                    return Ok(Verdict::delayed(
+                        "window",
+                        "waits for the campaign's schedule window".into(),
+                        micros(start),
+                    ));
+                }
+            }
+            if let Some(budget) = campaign.spec.budget
+                && campaign.num_sent >= budget
+            {
+                return Ok(Verdict::dropped(
+                    "budget",
+                    format!("the campaign's budget of {budget} sends is spent"),
+                ));
+            }
+            best_time = campaign.spec.best_time;
+        }
+        if let Some((crisis_id, severity)) = batch.crisis(conn, &send.tenant_id).await?
+            && settings.pauses(send.kind, severity)
+        {
+            return Ok(Verdict::held(
+                "crisis_pause",
+                format!(
+                    "held during crisis {crisis_id} ({} severity)",
+                    severity.as_str()
+                ),
+            ));
+        }
+        let candidate = Candidate {
+            tenant: &send.tenant_id,
+            user: &send.user_id,
+            channel: send.channel,
+            kind: send.kind,
+            first_ready_at: from_micros(send.first_ready_at_us),
+            best_time,
+        };
+        Ok(
+            match pressure::decide(&settings.pressure, &candidate, history, context, batch.now) {
+                Decision::Send => Verdict {
+                    state: SendState::Sent,
+                    rule: None,
+                    detail: None,
+                    until_us: None,
+                },
+                Decision::Delay { until, rule } => Verdict::delayed(
+                    rule.as_str(),
+                    rule.describe(&settings.pressure, send.channel),
+                    // A delay always ends later than now, so a sweep never meets the send again
+                    // in the same instant.
+                    micros(until).max(batch.now_us + 1),
+                ),
+                Decision::Drop { rule } => Verdict::dropped(
+                    rule.as_str(),
+                    rule.describe(&settings.pressure, send.channel),
+                ),
+            },
+        )
+    }
+
+    async fn record(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &mut Batch,
+        send: &SendRecord,
+        mut verdict: Verdict,
+        history: &mut Vec<PastSend>,
+    ) -> Result<(), CampaignError> {
+        if verdict.state == SendState::Sent && send.campaign_id != crate::reply::FAQ_CAMPAIGN {
+            let budget = match batch
+                .campaign(conn, &send.tenant_id, &send.campaign_id)
+                .await?
+            {
+                Some(campaign) => campaign.spec.budget,
+                None => None,
+            };
+            if budget.is_some()
+                && !campaigns::spend_budget(conn, &send.tenant_id, &send.campaign_id, budget)
+                    .await?
+            {
+                verdict = Verdict::dropped("budget", "the campaign's budget is spent".into());
+            }
+        }
+        let changed = sends::decide(
+            conn,
+            &send.send_key,
+            verdict.state,
+            verdict.rule.as_deref(),
+            verdict.until_us,
+            batch.now_us,
+        )
+        .await?;
+        if !changed {
+            // Another transaction decided it first.
+            return Ok(());
+        }
+        if verdict.state == SendState::Sent {
+            let mut body: wire::Send = serde_json::from_str(&send.body)
+                .map_err(|e| CampaignError::Corrupt(format!("send {}: {e}", send.send_key)))?;
+            body.decided_at = Some(socialops_proto::timestamp(batch.now_us));
+            let outcome = wire::CampaignOutcome {
+                tenant_id: send.tenant_id.clone(),
+                user_id: send.user_id.clone(),
+                outcome: Some(wire::campaign_outcome::Outcome::Send(body)),
+            };
+            batch.outgoing.push(OutgoingMessage::encode(
+                self.campaigns_topic.clone(),
+                Some(format!("{}:{}", send.tenant_id, send.user_id)),
+                &outcome,
+            ));
+            history.push(PastSend {
+                at: batch.now,
+                channel: send.channel,
+                kind: send.kind,
+            });
+        }
+        let outcome = match verdict.state {
+            SendState::Sent => {
+                batch.outcome.sent += 1;
+                "sent"
+            }
+            SendState::Delayed => {
+                batch.outcome.delayed += 1;
+                "delayed"
+            }
+            SendState::Dropped => {
+                batch.outcome.dropped += 1;
+                "dropped"
+            }
+            SendState::Held => {
+                batch.outcome.held += 1;
+                "held"
+            }
+        };
+        sends::record_decision(
+            conn,
+            &send.tenant_id,
+            &send.campaign_id,
+            &send.user_id,
+            &sends::DecisionRecord {
+                send_key: Some(send.send_key.clone()),
+                step_id: Some(send.step_id.clone()),
+                outcome: outcome.into(),
+                rule: verdict.rule,
+                detail: verdict.detail,
+                until_us: verdict.until_us,
+                ..decision(batch.now_us)
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Pure decisions: no I/O, no wire types.
+
+pub mod assign;
+pub mod campaign;
+pub mod definition;
+pub mod faq;
+pub mod journey;
+pub mod matching;
+pub mod pressure;
+pub mod review;
+pub mod tenant;

@@ -1,0 +1,15 @@
+use crate::domain::definition::DefinitionError;
+
+socialops_service::service_error! {
+    /// Everything that can go wrong in the campaign service. `CampaignError::code` is the one place
+    /// that decides what a gRPC client sees.
+    pub enum CampaignError {
+        /// A definition document with problems, each naming its step and field.
+        #[error("{0}")]
+        Definition(#[from] DefinitionError) => tonic::Code::InvalidArgument,
+        /// A lifecycle change or action the campaign's state does not allow (starting with open
+        /// review findings, resuming a finished campaign …).
+        #[error("{0}")]
+        Precondition(String) => tonic::Code::FailedPrecondition,
+    }
+}

@@ -1,0 +1,180 @@
+//! The sweep: journeys whose timer is due wake up, delayed sends are decided again, scheduled entries
+//! fire, and members queued by a launch or a schedule enter. Each step is one transaction of at most
+//! `sweep_batch` items; a tick keeps stepping while there is work, for a while.
+
+use std::time::{Duration, Instant};
+
+use sqlx::AnyConnection;
+
+use crate::domain::definition::Entry;
+use crate::domain::journey;
+use crate::engine::{Batch, Engine, time_zone};
+use crate::error::CampaignError;
+use crate::store::{campaigns, journeys, sends, users};
+use crate::time::micros;
+
+/// How long one tick keeps working through a backlog before it lets the next tick come.
+const TICK_BUDGET: Duration = Duration::from_secs(2);
+
+pub struct Sweeper {
+    pub engine: std::sync::Arc<Engine>,
+    pub batch: usize,
+}
+
+impl Sweeper {
+    pub async fn tick(&self) -> Result<(), CampaignError> {
+        let started = Instant::now();
+        loop {
+            let did = self.engine.sweep_step(self.batch).await?;
+            if did == 0 || started.elapsed() > TICK_BUDGET {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// One sweep step; returns how many items it handled.
+    pub async fn sweep_step(&self, limit: usize) -> Result<usize, CampaignError> {
+        let mut handled = self.wake_due(limit).await?;
+        handled += self.redecide_due(limit).await?;
+        handled += self.fire_entries(limit).await?;
+        handled += self.enter_queued(limit).await?;
+        Ok(handled)
+    }
+
+    async fn wake_due(&self, limit: usize) -> Result<usize, CampaignError> {
+        let mut batch = Batch::new(self.now());
+        let mut tx = self.store.db().begin_write().await?;
+        let mut due = journeys::due(&mut tx, batch.now_us, limit).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let handled = due.len();
+        due.sort_by(|a, b| (&a.tenant_id, &a.user_id).cmp(&(&b.tenant_id, &b.user_id)));
+        for mut record in due {
+            let user = users::lock(&mut tx, &record.tenant_id, &record.user_id).await?;
+            let Some(campaign) = batch
+                .campaign(&mut tx, &record.tenant_id, &record.campaign_id)
+                .await?
+            else {
+                continue;
+            };
+            let settings = batch.settings(&mut tx, &record.tenant_id).await?;
+            let tz = time_zone(&user, &settings);
+            let effects = journey::wake(&campaign.spec, &mut record.state, batch.now, tz);
+            self.apply(&mut tx, &mut batch, &campaign, &mut record, effects, false)
+                .await?;
+        }
+        self.decide_pending(&mut tx, &mut batch).await?;
+        self.commit(tx, batch).await?;
+        Ok(handled)
+    }
+
+    async fn redecide_due(&self, limit: usize) -> Result<usize, CampaignError> {
+        let mut batch = Batch::new(self.now());
+        let mut tx = self.store.db().begin_write().await?;
+        let due = sends::due(&mut tx, batch.now_us, limit).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let handled = due.len();
+        batch.pending = due;
+        self.decide_pending(&mut tx, &mut batch).await?;
+        self.commit(tx, batch).await?;
+        Ok(handled)
+    }
+
+    /// Scheduled entries whose time has come queue the segment's members and set the next time.
+    async fn fire_entries(&self, limit: usize) -> Result<usize, CampaignError> {
+        let now = self.now();
+        let mut tx = self.store.db().begin_write().await?;
+        let due = campaigns::due_entries(&mut tx, micros(now), limit).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        for campaign in &due {
+            let (tenant_id, campaign_id) = (&campaign.tenant_id, &campaign.campaign_id);
+            let next = match &campaign.spec.entry {
+                Entry::Schedule { segment_id, .. } => {
+                    let queued = campaigns::queue_segment_members(
+                        &mut tx,
+                        tenant_id,
+                        campaign_id,
+                        segment_id,
+                    )
+                    .await?;
+                    tracing::info!(tenant = %tenant_id, campaign = %campaign_id, queued, "scheduled entry fired");
+                    let settings = crate::store::tenants::settings(&mut tx, tenant_id).await?;
+                    campaign
+                        .spec
+                        .entry
+                        .next_schedule_after(now, settings.pressure.time_zone)
+                        .map(micros)
+                }
+                _ => None,
+            };
+            campaigns::set_next_entry(&mut tx, tenant_id, campaign_id, next).await?;
+        }
+        tx.commit().await?;
+        Ok(due.len())
+    }
+
+    /// Members queued by a launch or a schedule enter their campaign.
+    async fn enter_queued(&self, limit: usize) -> Result<usize, CampaignError> {
+        let mut batch = Batch::new(self.now());
+        let mut tx = self.store.db().begin_write().await?;
+        let queued = campaigns::with_queued_members(&mut tx, 16).await?;
+        let mut handled = 0;
+        for (tenant_id, campaign_id) in queued {
+            if handled >= limit {
+                break;
+            }
+            let Some(campaign) = campaigns::get(&mut tx, &tenant_id, &campaign_id).await? else {
+                continue;
+            };
+            if campaign.status != crate::domain::campaign::Status::Running {
+                continue;
+            }
+            let members =
+                campaigns::take_launch_members(&mut tx, &tenant_id, &campaign_id, limit - handled)
+                    .await?;
+            handled += members.len();
+            self.enter_members(&mut tx, &mut batch, &campaign, &members)
+                .await?;
+        }
+        if handled == 0 {
+            return Ok(0);
+        }
+        self.decide_pending(&mut tx, &mut batch).await?;
+        self.commit(tx, batch).await?;
+        Ok(handled)
+    }
+
+    async fn enter_members(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &mut Batch,
+        campaign: &campaigns::CampaignRecord,
+        members: &[String],
+    ) -> Result<(), CampaignError> {
+        for user_id in members {
+            let user = users::lock(conn, &campaign.tenant_id, user_id).await?;
+            self.enter(conn, batch, campaign, user_id, &user).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Sweeps until nothing is due now; returns how many items it handled.
+    pub async fn sweep_until_idle(&self, limit: usize) -> Result<usize, CampaignError> {
+        let mut handled = 0;
+        loop {
+            match self.sweep_step(limit).await? {
+                0 => return Ok(handled),
+                n => handled += n,
+            }
+        }
+    }
+}
