@@ -70,6 +70,9 @@ impl Engine {
         mut tx: sqlx::Transaction<'static, sqlx::Any>,
         batch: Batch,
     ) -> Result<BatchOutcome, CampaignError> {
+        for (tenant_id, campaign_id, user_id, exit) in &batch.exits {
+            sends::record_decision(&mut tx, tenant_id, campaign_id, user_id, exit).await?;
+        }
         socialops_bus::Outbox::enqueue(&mut tx, &batch.outgoing).await?;
         tx.commit().await?;
         if !batch.outgoing.is_empty() {
@@ -101,6 +104,8 @@ pub(crate) struct Batch {
     /// Sends to decide before commit.
     pub pending: Vec<SendRecord>,
     pub outgoing: Vec<OutgoingMessage>,
+    /// Exit decisions, written last.
+    pub exits: Vec<(String, String, String, DecisionRecord)>,
     pub outcome: BatchOutcome,
 }
 
@@ -115,6 +120,7 @@ impl Batch {
             peaks: HashMap::new(),
             pending: Vec::new(),
             outgoing: Vec::new(),
+            exits: Vec::new(),
             outcome: BatchOutcome::default(),
         }
     }
@@ -312,18 +318,18 @@ impl Engine {
                 Effect::Exited(reason) => {
                     record.exited_at_us = Some(batch.now_us);
                     record.exit_reason = Some(reason.as_str().to_owned());
-                    sends::record_decision(
-                        conn,
-                        &record.tenant_id,
-                        &record.campaign_id,
-                        &record.user_id,
-                        &DecisionRecord {
+                    // Recorded after the sends of this transaction are decided, so the story of a
+                    // journey reads in order: its last message, then its exit.
+                    batch.exits.push((
+                        record.tenant_id.clone(),
+                        record.campaign_id.clone(),
+                        record.user_id.clone(),
+                        DecisionRecord {
                             outcome: "exited".into(),
                             detail: Some(format!("left the journey: {}", reason.as_str())),
                             ..decision(batch.now_us)
                         },
-                    )
-                    .await?;
+                    ));
                 }
             }
         }

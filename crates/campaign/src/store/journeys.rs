@@ -190,7 +190,7 @@ pub async fn counts(
     campaign_id: &str,
 ) -> Result<JourneyCounts, CampaignError> {
     let (entered, holdout): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(holdout), 0) FROM journeys \
+        "SELECT COUNT(*), CAST(COALESCE(SUM(holdout), 0) AS BIGINT) FROM journeys \
          WHERE tenant_id = $1 AND campaign_id = $2",
     )
     .bind(tenant_id)

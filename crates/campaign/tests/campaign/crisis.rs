@@ -1,6 +1,6 @@
 use socialops_proto::alerts::v1::{AlertKind, CrisisState, Severity};
 use socialops_proto::campaign::v1::{
-    Faq, GetCampaignRequest, LifecycleRequest, Pattern, PutFaqRequest,
+    Faq, GetCampaignRequest, LifecycleRequest, ListSendsRequest, Pattern, PutFaqRequest,
 };
 
 use crate::support::*;
@@ -31,8 +31,8 @@ async fn status(app: &TestApp, id: &str) -> (String, String) {
     (campaign.status, campaign.paused_by)
 }
 
-/// A high crisis pauses ads and not service replies; resolving it resumes the ads and the held send
-/// goes out.
+/// A high crisis pauses ads and not service replies; a send the ad campaign had decided (held back
+/// by quiet hours) is held, not lost, and goes out when resolving the crisis resumes the campaign.
 #[tokio::test]
 async fn crisis_pauses_ads_not_service_and_resolving_resumes() {
     let Some(app) = spawn_app(Backend::Sqlite).await else {
@@ -53,6 +53,10 @@ async fn crisis_pauses_ads_not_service_and_resolving_resumes() {
         })
         .await
         .unwrap();
+    // 23:00 local: the ad waits for the end of the quiet hours.
+    app.advance(11 * HOUR_US);
+    app.entered_segment("u1", "shoppers").await;
+    app.settle().await;
     app.alert(
         "c1",
         AlertKind::Opened,
@@ -66,14 +70,30 @@ async fn crisis_pauses_ads_not_service_and_resolving_resumes() {
         ("paused".into(), "crisis".into())
     );
 
-    app.entered_segment("u1", "shoppers").await;
     app.direct_message("u1", "conv-1", "什么时候发货？").await;
     app.wait_sends("the FAQ answer", 1, |s| s.step_id == "faq:shipping")
         .await;
+    app.advance(9 * HOUR_US + MINUTE_US);
     app.settle().await;
     assert!(
         !app.published().iter().any(|s| s.campaign_id == ad.id),
         "no ad during the crisis"
+    );
+    let held = app
+        .writer()
+        .await
+        .list_sends(ListSendsRequest {
+            campaign_id: ad.id.clone(),
+            ..ListSendsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .sends;
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].state.as_str(), held[0].rule.as_str()),
+        ("held", "crisis_pause")
     );
 
     app.alert(

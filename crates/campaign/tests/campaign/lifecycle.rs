@@ -243,7 +243,7 @@ async fn tenants_are_isolated_on_every_rpc() {
     assert!(journeys.is_empty());
     assert!(
         other
-            .list_campaigns(Default::default())
+            .list_campaigns(socialops_proto::campaign::v1::ListCampaignsRequest::default())
             .await
             .unwrap()
             .into_inner()
