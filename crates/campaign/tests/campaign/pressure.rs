@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use socialops_auth::Role;
 use socialops_proto::campaign::v1::{ExplainDeliveryRequest, ListSendsRequest};
 use socialops_proto::profiles::v1::profile_change::Change;
 use socialops_proto::profiles::v1::{ProfileChange, SegmentEntered};
@@ -50,7 +49,12 @@ async fn daily_cap_delays_the_second_message_and_explains_why() {
         .await
         .unwrap()
         .into_inner();
-    let last = explained.decisions.last().unwrap();
+    let last = explained
+        .decisions
+        .iter()
+        .rev()
+        .find(|d| !d.send_key.is_empty())
+        .unwrap();
     assert_eq!(last.outcome, "delayed", "{explained:#?}");
     assert_eq!(last.rule, "daily_cap");
     assert!(
@@ -97,7 +101,12 @@ async fn quiet_hours_hold_until_morning() {
         .await
         .unwrap()
         .into_inner();
-    let last = explained.decisions.last().unwrap();
+    let last = explained
+        .decisions
+        .iter()
+        .rev()
+        .find(|d| !d.send_key.is_empty())
+        .unwrap();
     assert_eq!(last.rule, "quiet_hours", "{explained:#?}");
     assert_eq!(
         last.until.as_ref().unwrap().seconds * 1_000_000,
@@ -148,5 +157,84 @@ async fn concurrent_campaigns_never_exceed_a_cap() {
         delayed += outcome.delayed;
     }
     assert_eq!((sent, delayed), (1, 5));
-    let _ = Role::Reader;
+}
+
+/// A best-time campaign waits for the user's most active local hour, and an ad that would make ads
+/// more than 30 % of the user's marketing messages waits too; each says why.
+#[tokio::test]
+async fn best_time_and_the_ad_ratio_hold_back_and_say_why() {
+    use socialops_proto::events::v1::{Like, social_event::Payload};
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    // Twelve likes at 20:00 Shanghai time (12:00 UTC) on earlier days.
+    for day in 1..=12 {
+        app.event_at(
+            "fan",
+            Payload::Like(Like {
+                post_id: format!("p{day}"),
+            }),
+            NOON_US - day * DAY_US + 8 * HOUR_US,
+        )
+        .await;
+    }
+    let evening = app
+        .launch(
+            &welcome("evening", "content")
+                .replace("[[variants]]", "best_time = \"24h\"\n\n[[variants]]"),
+        )
+        .await;
+    app.entered_segment("fan", "evening").await;
+    app.settle().await;
+    let client = app.writer().await;
+    let explain = |campaign_id: String, user: &'static str| {
+        let mut client = client.clone();
+        async move {
+            client
+                .explain_delivery(ExplainDeliveryRequest {
+                    campaign_id,
+                    user_id: user.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let explained = explain(evening.id.clone(), "fan").await;
+    let last = explained
+        .decisions
+        .iter()
+        .rev()
+        .find(|d| !d.send_key.is_empty())
+        .unwrap();
+    assert_eq!(last.rule, "best_time", "{explained:#?}");
+    assert_eq!(
+        last.until.as_ref().unwrap().seconds * 1_000_000,
+        NOON_US + 8 * HOUR_US
+    );
+
+    let first_ad = app.launch(&welcome("ads-1", "ad")).await;
+    let second_ad = app.launch(&welcome("ads-2", "ad")).await;
+    app.entered_segment("buyer", "ads-1").await;
+    app.wait_sends("the first ad", 1, |s| s.campaign_id == first_ad.id)
+        .await;
+    app.entered_segment("buyer", "ads-2").await;
+    app.settle().await;
+    let explained = explain(second_ad.id.clone(), "buyer").await;
+    let last = explained
+        .decisions
+        .iter()
+        .rev()
+        .find(|d| !d.send_key.is_empty())
+        .unwrap();
+    assert_eq!(
+        (last.outcome.as_str(), last.rule.as_str()),
+        ("delayed", "ad_ratio"),
+        "{explained:#?}"
+    );
+    assert!(
+        !app.published()
+            .iter()
+            .any(|s| s.campaign_id == second_ad.id)
+    );
 }

@@ -191,12 +191,16 @@ impl TestApp {
     }
 
     pub async fn event(&self, user: &str, payload: Payload) {
+        self.event_at(user, payload, self.now_us()).await;
+    }
+
+    pub async fn event_at(&self, user: &str, payload: Payload, occurred_at_us: i64) {
         let event = SocialEvent {
             event_id: uuid::Uuid::new_v4().to_string(),
             tenant_id: self.tenant.clone(),
             platform: Platform::Wechat as i32,
             user_id: user.into(),
-            occurred_at: Some(ts(self.now_us())),
+            occurred_at: Some(ts(occurred_at_us)),
             attributes: HashMap::new(),
             received_at: Some(ts(self.now_us())),
             payload: Some(payload),
@@ -268,10 +272,7 @@ impl TestApp {
         self.sends
             .all()
             .into_iter()
-            .filter_map(|outcome| match outcome.outcome {
-                Some(Outcome::Send(send)) => Some(send),
-                None => None,
-            })
+            .filter_map(|outcome| outcome.outcome.map(|Outcome::Send(send)| send))
             .collect()
     }
 
