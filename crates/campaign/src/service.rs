@@ -78,6 +78,8 @@ pub async fn start(
     let sweeper = Arc::new(Sweeper {
         engine: engine.clone(),
         batch: config.sweep_batch,
+        dedup_window: config.dedup_window,
+        last_forget: std::sync::Mutex::new(None),
     });
     skeleton.sweep(config.sweep_interval, move || {
         let sweeper = sweeper.clone();

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use socialops_storage::processed;
 use sqlx::AnyConnection;
 
 use crate::domain::definition::Entry;
@@ -16,14 +17,34 @@ use crate::time::micros;
 /// How long one tick keeps working through a backlog before it lets the next tick come.
 const TICK_BUDGET: Duration = Duration::from_secs(2);
 
+/// How often processed message ids older than the deduplication window are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
 pub struct Sweeper {
     pub engine: std::sync::Arc<Engine>,
     pub batch: usize,
+    pub dedup_window: Duration,
+    pub last_forget: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Sweeper {
     pub async fn tick(&self) -> Result<(), CampaignError> {
         let started = Instant::now();
+        let forget = {
+            let mut last = self.last_forget.lock().expect("sweeper lock");
+            let due = last.is_none_or(|at| at.elapsed() >= FORGET_EVERY);
+            if due {
+                *last = Some(started);
+            }
+            due
+        };
+        if forget {
+            let cutoff = processed::dedup_cutoff(self.engine.clock.now_us(), self.dedup_window);
+            let forgotten = processed::forget_processed(self.engine.store.db(), cutoff).await?;
+            if forgotten > 0 {
+                tracing::debug!(forgotten, "processed message ids forgotten");
+            }
+        }
         loop {
             let did = self.engine.sweep_step(self.batch).await?;
             if did == 0 || started.elapsed() > TICK_BUDGET {
