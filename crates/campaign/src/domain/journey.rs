@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveTime, Utc};
+use chrono::{DateTime, Days, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::definition::{
-    Action, CampaignSpec, Entry, EventFact, EventMatch, Facts, Reentry, Stage, Step, Tier,
+    Action, CampaignSpec, EXIT, EventFact, EventMatch, Facts, Reentry, Stage, Step, Tier,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,17 +123,14 @@ pub fn observe(
             Vec::new()
         }
         Observation::SegmentLeft { segment_id } => {
-            let entered_by_it = matches!(
-                &spec.entry,
-                Entry::SegmentEntered { segment_id: entry } if entry == segment_id
-            );
-            if spec.exit.on_segment_left && entered_by_it {
+            if spec.exit.on_segment_left && spec.entry.member_segment() == Some(segment_id) {
                 exit(state, ExitReason::SegmentLeft)
             } else {
                 Vec::new()
             }
         }
         Observation::Event(fact) => {
+            // Redelivered or late events from before entry belong to an earlier journey, if any.
             if fact.at < state.entered_at {
                 return Vec::new();
             }
@@ -196,23 +193,25 @@ pub fn due_at(state: &JourneyState) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Whether a user may enter again. A user still in the journey never enters twice; the caller checks
-/// that.
+/// Whether a user may enter the journey: never while still in it (`last_exited` false), and after
+/// leaving it as the re-entry rule says. `last_entered_at` is `None` for a user never in it.
 pub fn may_reenter(
     reentry: &Reentry,
     last_entered_at: Option<DateTime<Utc>>,
-    entered_before: bool,
+    last_exited: bool,
     now: DateTime<Utc>,
 ) -> bool {
-    if !entered_before {
+    let Some(last_entered_at) = last_entered_at else {
         return true;
+    };
+    if !last_exited {
+        return false;
     }
     match reentry {
         Reentry::Once => false,
         Reentry::Always => true,
-        Reentry::Cooldown(cooldown) => last_entered_at.is_none_or(|last| {
-            chrono::Duration::from_std(*cooldown).is_ok_and(|cooldown| last + cooldown <= now)
-        }),
+        Reentry::Cooldown(cooldown) => chrono::Duration::from_std(*cooldown)
+            .is_ok_and(|cooldown| last_entered_at + cooldown <= now),
     }
 }
 
@@ -225,7 +224,7 @@ fn resume(
     tz: Tz,
 ) -> Vec<Effect> {
     match target {
-        Some("exit") => exit(state, ExitReason::Step),
+        Some(EXIT) => exit(state, ExitReason::Step),
         Some(id) => match spec.step_index(id) {
             Some(index) if index > state.step => {
                 state.step = index;
@@ -275,7 +274,7 @@ fn run(spec: &CampaignSpec, state: &mut JourneyState, now: DateTime<Utc>, tz: Tz
             } => {
                 let until = match (duration, until_local_time) {
                     (Some(duration), _) => after(now, *duration),
-                    (None, Some(time)) => next_local_time(now, time.0, tz),
+                    (None, Some(time)) => next_local_time(now, *time, tz),
                     (None, None) => now,
                 };
                 state.waiting = Some(Waiting::Until(until));
@@ -299,7 +298,7 @@ fn run(spec: &CampaignSpec, state: &mut JourneyState, now: DateTime<Utc>, tz: Tz
                 } else {
                     otherwise
                 };
-                if target == "exit" {
+                if target == EXIT {
                     effects.extend(exit(state, ExitReason::Step));
                     return effects;
                 }
@@ -326,54 +325,68 @@ fn after(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// The next moment strictly after `now` when the local clock in `tz` shows `time`. On a day when
-/// that local time does not exist (a DST gap) it is the first moment after the gap; when it exists
-/// twice, the first of the two.
+/// The next moment strictly after `now` when the clock in `tz` reads `time`. A time the clocks skip
+/// (a DST gap) "happens" at the jump; one they repeat happens at each pass, the first after `now`
+/// counting.
 fn next_local_time(now: DateTime<Utc>, time: NaiveTime, tz: Tz) -> DateTime<Utc> {
     let today = now.with_timezone(&tz).date_naive();
-    for days in 0..3 {
-        let Some(date) = today.checked_add_days(Days::new(days)) else {
-            break;
-        };
-        let local = date.and_time(time);
-        let candidate = match local.and_local_timezone(tz) {
-            chrono::LocalResult::Single(at) => at,
-            chrono::LocalResult::Ambiguous(first, _) => first,
-            chrono::LocalResult::None => {
-                // In a gap: the clock jumps over `time`; step forward to where it lands.
-                let mut probe = local;
-                loop {
-                    probe += chrono::Duration::minutes(15);
-                    if let Some(at) = probe.and_local_timezone(tz).earliest() {
-                        break at;
-                    }
-                }
-            }
-        };
-        let candidate = candidate.with_timezone(&Utc);
-        if candidate > now {
-            return candidate;
+    (0..=2)
+        .filter_map(|days| today.checked_add_days(Days::new(days)))
+        .flat_map(|date| occurrences(tz, date.and_time(time)))
+        .find(|at| *at > now)
+        .unwrap_or_else(|| after(now, Duration::from_secs(86_400)))
+}
+
+fn occurrences(tz: Tz, local: NaiveDateTime) -> Vec<DateTime<Utc>> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(at) => vec![at.to_utc()],
+        LocalResult::Ambiguous(first, second) => vec![first.to_utc(), second.to_utc()],
+        LocalResult::None => vec![end_of_gap(tz, local)],
+    }
+}
+
+/// The first instant whose local time is at or after `local`, which lies in a gap. Local time only
+/// moves forward within two days of a gap (no zone changes its clocks twice in that span), so a
+/// bisection over those days finds the jump to the second.
+fn end_of_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    const TWO_DAYS_S: i64 = 2 * 86_400;
+    let local_at =
+        |s: i64| DateTime::from_timestamp(s, 0).map(|at| at.with_timezone(&tz).naive_local());
+    let guess = local.and_utc().timestamp();
+    let (mut before, mut after) = (guess - TWO_DAYS_S, guess + TWO_DAYS_S);
+    while after - before > 1 {
+        let mid = before + (after - before) / 2;
+        if local_at(mid).is_none_or(|at| at >= local) {
+            after = mid;
+        } else {
+            before = mid;
         }
     }
-    after(now, Duration::from_secs(86_400))
+    DateTime::from_timestamp(after, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::definition::{EventType, Format, parse};
     use super::*;
-    use crate::domain::definition::{EventType, Format, parse};
 
     const WINBACK: &str = include_str!("../../examples/winback.toml");
+    const WELCOME: &str = include_str!("../../examples/welcome.json");
     const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+    const NEW_YORK: Tz = chrono_tz::America::New_York;
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
     }
 
-    fn order(when: DateTime<Utc>) -> Observation {
+    fn hours(n: i64) -> chrono::Duration {
+        chrono::Duration::hours(n)
+    }
+
+    fn event(event: EventType, when: DateTime<Utc>) -> Observation {
         Observation::Event(EventFact {
-            event: EventType::OrderPlaced,
-            amount_cents: Some(9_900),
+            event,
+            amount_cents: event.is_order().then_some(9_900),
             first_order: false,
             at: when,
         })
@@ -389,35 +402,7 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn winback_sends_the_coupon_waits_then_reminds() {
-        let spec = parse(WINBACK, Format::Toml).unwrap();
-        let t0 = at("2026-11-20T04:00:00Z");
-        let (mut state, effects) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
-        assert_eq!(sent(&effects), ["coupon"]);
-        assert_eq!(due_at(&state), Some(t0 + chrono::Duration::days(3)));
-        assert!(wake(&spec, &mut state, t0 + chrono::Duration::days(1), SHANGHAI).is_empty());
-        let effects = wake(&spec, &mut state, t0 + chrono::Duration::days(3), SHANGHAI);
-        assert_eq!(sent(&effects), ["reminder"]);
-        assert_eq!(effects.last(), Some(&Effect::Exited(ExitReason::Completed)));
-        assert_eq!(due_at(&state), None);
-    }
-
-    #[test]
-    fn an_order_while_waiting_is_the_goal() {
-        let spec = parse(WINBACK, Format::Toml).unwrap();
-        let t0 = at("2026-11-20T04:00:00Z");
-        let (mut state, _) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
-        let later = t0 + chrono::Duration::hours(5);
-        let effects = observe(&spec, &mut state, &order(later), later, SHANGHAI);
-        assert_eq!(effects, [Effect::Exited(ExitReason::Goal)]);
-        assert!(wake(&spec, &mut state, t0 + chrono::Duration::days(4), SHANGHAI).is_empty());
-        // An order from before the user entered does not count.
-        let (mut state, _) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
-        let before = t0 - chrono::Duration::hours(1);
-        assert!(observe(&spec, &mut state, &order(before), t0, SHANGHAI).is_empty());
-    }
-
+    /// A one-variant journey entered from segment `s`, left when the user leaves it.
     fn journey(steps: &str) -> CampaignSpec {
         parse(
             &format!(
@@ -432,6 +417,65 @@ mod tests {
     }
 
     #[test]
+    fn winback_sends_the_coupon_waits_three_days_then_reminds() {
+        let spec = parse(WINBACK, Format::Toml).unwrap();
+        assert!(
+            spec.entry
+                .matches_stage(Some(Stage::Active), Stage::Churned)
+        );
+        let t0 = at("2026-11-20T04:00:00Z");
+        let (mut state, effects) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                step_index: 0,
+                step_id: "coupon".into(),
+                text: "好久不见！送你一张回归优惠券，七天内有效。".into(),
+                action: Some(Action::Coupon {
+                    template: "WINBACK10".into()
+                }),
+            }]
+        );
+        let three_days = t0 + chrono::Duration::days(3);
+        assert_eq!(due_at(&state), Some(three_days));
+        // A like is remembered, but is neither the goal nor the awaited order.
+        let like = event(EventType::Like, t0 + hours(1));
+        assert!(observe(&spec, &mut state, &like, t0 + hours(1), SHANGHAI).is_empty());
+        assert!(state.facts.events.contains(&EventType::Like));
+        assert!(wake(&spec, &mut state, three_days - hours(1), SHANGHAI).is_empty());
+        let effects = wake(&spec, &mut state, three_days, SHANGHAI);
+        assert_eq!(sent(&effects), ["reminder"]);
+        assert_eq!(effects.last(), Some(&Effect::Exited(ExitReason::Completed)));
+        assert_eq!(state.exited, Some(ExitReason::Completed));
+        assert_eq!(due_at(&state), None);
+        // An ended journey hears nothing more.
+        let order = event(EventType::OrderPlaced, three_days + hours(1));
+        assert!(observe(&spec, &mut state, &order, three_days + hours(1), SHANGHAI).is_empty());
+        assert!(wake(&spec, &mut state, three_days + hours(2), SHANGHAI).is_empty());
+    }
+
+    #[test]
+    fn an_order_while_waiting_is_the_goal() {
+        let spec = parse(WINBACK, Format::Toml).unwrap();
+        let t0 = at("2026-11-20T04:00:00Z");
+        let (mut state, _) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
+        let later = t0 + hours(5);
+        let refund = event(EventType::OrderRefunded, later);
+        assert!(observe(&spec, &mut state, &refund, later, SHANGHAI).is_empty());
+        let order = event(EventType::OrderPlaced, later);
+        let effects = observe(&spec, &mut state, &order, later, SHANGHAI);
+        assert_eq!(effects, [Effect::Exited(ExitReason::Goal)]);
+        assert_eq!(due_at(&state), None);
+        assert!(wake(&spec, &mut state, t0 + chrono::Duration::days(4), SHANGHAI).is_empty());
+        // An order from before the user entered does not count.
+        let (mut state, _) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
+        let before = event(EventType::OrderPlaced, t0 - hours(1));
+        assert!(observe(&spec, &mut state, &before, t0, SHANGHAI).is_empty());
+        assert_eq!(state.exited, None);
+        assert!(state.facts.events.is_empty());
+    }
+
+    #[test]
     fn waiting_for_an_event_resumes_where_it_says() {
         let spec = journey(
             "[[steps]]\ntype = \"wait_for_event\"\nid = \"w\"\nevent = { event = \"follow\" }\n\
@@ -443,23 +487,26 @@ mod tests {
         let t0 = at("2026-11-20T04:00:00Z");
         let (mut state, effects) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
         assert!(effects.is_empty());
-        let follow = Observation::Event(EventFact {
-            event: EventType::Follow,
-            amount_cents: None,
-            first_order: false,
-            at: t0,
-        });
-        let effects = observe(&spec, &mut state, &follow, t0, SHANGHAI);
+        assert_eq!(due_at(&state), Some(t0 + hours(24)));
+        let effects = observe(
+            &spec,
+            &mut state,
+            &event(EventType::Follow, t0),
+            t0,
+            SHANGHAI,
+        );
         assert_eq!(sent(&effects), ["thanks"]);
+        assert_eq!(effects.last(), Some(&Effect::Exited(ExitReason::Completed)));
+
         let (mut state, _) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
-        let effects = wake(&spec, &mut state, t0 + chrono::Duration::days(1), SHANGHAI);
+        let effects = wake(&spec, &mut state, t0 + hours(24), SHANGHAI);
         assert_eq!(sent(&effects), ["nudge"]);
         assert_eq!(state.exited, Some(ExitReason::Step));
     }
 
     #[test]
-    fn branches_read_events_stage_and_tier() {
-        let spec = journey(
+    fn branches_read_tier_event_and_stage() {
+        let by_tier = journey(
             "[[steps]]\ntype = \"branch\"\nid = \"b\"\ncondition = { tier = \"high_value\" }\n\
              then = \"vip\"\nelse = \"plain\"\n\
              [[steps]]\ntype = \"send\"\nid = \"plain\"\ntext = \"你好\"\n\
@@ -471,36 +518,56 @@ mod tests {
             tier: Some(Tier::HighValue),
             ..Facts::default()
         };
-        assert_eq!(sent(&enter(&spec, "a", vip, t0, SHANGHAI).1), ["vip"]);
-        assert_eq!(
-            sent(&enter(&spec, "a", Facts::default(), t0, SHANGHAI).1),
-            ["plain"]
-        );
-        let spec = journey(
+        assert_eq!(sent(&enter(&by_tier, "a", vip, t0, SHANGHAI).1), ["vip"]);
+        let plain = enter(&by_tier, "a", Facts::default(), t0, SHANGHAI);
+        assert_eq!(sent(&plain.1), ["plain"]);
+        assert_eq!(plain.0.exited, Some(ExitReason::Step));
+
+        let by_event = journey(
             "[[steps]]\ntype = \"wait\"\nid = \"w\"\nduration = \"1h\"\n\
              [[steps]]\ntype = \"branch\"\nid = \"b\"\ncondition = { event_happened = \"like\" }\n\
              then = \"exit\"\nelse = \"ask\"\n\
              [[steps]]\ntype = \"send\"\nid = \"ask\"\ntext = \"喜欢吗\"",
         );
-        let (mut state, _) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
-        let like = Observation::Event(EventFact {
-            event: EventType::Like,
-            amount_cents: None,
-            first_order: false,
-            at: t0,
-        });
-        observe(&spec, &mut state, &like, t0, SHANGHAI);
-        let effects = wake(&spec, &mut state, t0 + chrono::Duration::hours(1), SHANGHAI);
-        assert_eq!(effects, [Effect::Exited(ExitReason::Step)]);
-        let mut stage_state = enter(&spec, "a", Facts::default(), t0, SHANGHAI).0;
+        let (mut state, _) = enter(&by_event, "a", Facts::default(), t0, SHANGHAI);
         observe(
-            &spec,
-            &mut stage_state,
-            &Observation::Stage(Stage::Loyal),
+            &by_event,
+            &mut state,
+            &event(EventType::Like, t0),
             t0,
             SHANGHAI,
         );
-        assert_eq!(stage_state.facts.stage, Some(Stage::Loyal));
+        let effects = wake(&by_event, &mut state, t0 + hours(1), SHANGHAI);
+        assert_eq!(effects, [Effect::Exited(ExitReason::Step)]);
+        let (mut state, _) = enter(&by_event, "a", Facts::default(), t0, SHANGHAI);
+        assert_eq!(
+            sent(&wake(&by_event, &mut state, t0 + hours(1), SHANGHAI)),
+            ["ask"]
+        );
+
+        // The stage as last announced, whatever it was at entry.
+        let by_stage = journey(
+            "[[steps]]\ntype = \"wait\"\nid = \"w\"\nduration = \"1h\"\n\
+             [[steps]]\ntype = \"branch\"\nid = \"b\"\ncondition = { stage = \"loyal\" }\n\
+             then = \"thanks\"\nelse = \"exit\"\n\
+             [[steps]]\ntype = \"send\"\nid = \"thanks\"\ntext = \"谢谢支持\"",
+        );
+        let active = Facts {
+            stage: Some(Stage::Active),
+            ..Facts::default()
+        };
+        let (mut state, _) = enter(&by_stage, "a", active, t0, SHANGHAI);
+        let loyal = Observation::Stage(Stage::Loyal);
+        assert!(observe(&by_stage, &mut state, &loyal, t0, SHANGHAI).is_empty());
+        assert_eq!(
+            sent(&wake(&by_stage, &mut state, t0 + hours(1), SHANGHAI)),
+            ["thanks"]
+        );
+        let (mut state, _) = enter(&by_stage, "a", Facts::default(), t0, SHANGHAI);
+        let tier = Observation::Tier(Tier::Regular);
+        assert!(observe(&by_stage, &mut state, &tier, t0, SHANGHAI).is_empty());
+        assert_eq!(state.facts.tier, Some(Tier::Regular));
+        assert!(sent(&wake(&by_stage, &mut state, t0 + hours(1), SHANGHAI)).is_empty());
     }
 
     #[test]
@@ -519,39 +586,150 @@ mod tests {
             observe(&spec, &mut state, &left, t0, SHANGHAI),
             [Effect::Exited(ExitReason::SegmentLeft)]
         );
+        assert_eq!(due_at(&state), None);
+
+        let mut stays = spec.clone();
+        stays.exit.on_segment_left = false;
+        let (mut state, _) = enter(&stays, "a", Facts::default(), t0, SHANGHAI);
+        assert!(observe(&stays, &mut state, &left, t0, SHANGHAI).is_empty());
+        assert_eq!(state.exited, None);
     }
 
     #[test]
-    fn until_local_time_is_the_next_such_time_across_dst() {
-        let new_york: Tz = chrono_tz::America::New_York;
-        let ten = NaiveTime::from_hms_opt(10, 0, 0).unwrap();
-        // 2026-03-08 is the spring-forward day in New York: 10:00 is 14:00 UTC after it, 15:00 before.
-        assert_eq!(
-            next_local_time(at("2026-03-07T16:00:00Z"), ten, new_york),
-            at("2026-03-08T14:00:00Z")
+    fn until_local_time_waits_for_the_users_clock_across_dst() {
+        let spec = journey(
+            "[[steps]]\ntype = \"wait\"\nid = \"morning\"\nuntil_local_time = \"10:00\"\n\
+             [[steps]]\ntype = \"send\"\nid = \"hello\"\ntext = \"早上好\"",
         );
-        assert_eq!(
-            next_local_time(at("2026-03-07T14:00:00Z"), ten, new_york),
-            at("2026-03-07T15:00:00Z")
+        // 2026-03-08 is the spring-forward day in New York: 10:00 is 15:00 UTC before it and
+        // 14:00 UTC on it.
+        let (state, _) = enter(
+            &spec,
+            "a",
+            Facts::default(),
+            at("2026-03-07T14:00:00Z"),
+            NEW_YORK,
         );
-        // 02:30 does not exist on that day: the first moment after the gap.
-        let half_past_two = NaiveTime::from_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(due_at(&state), Some(at("2026-03-07T15:00:00Z")));
+        let (mut state, _) = enter(
+            &spec,
+            "a",
+            Facts::default(),
+            at("2026-03-07T16:00:00Z"),
+            NEW_YORK,
+        );
+        assert_eq!(due_at(&state), Some(at("2026-03-08T14:00:00Z")));
+        let effects = wake(&spec, &mut state, at("2026-03-08T14:00:00Z"), NEW_YORK);
+        assert_eq!(sent(&effects), ["hello"]);
+        // Exactly at 10:00 the wait is for tomorrow's: strictly after now.
         assert_eq!(
-            next_local_time(at("2026-03-08T05:00:00Z"), half_past_two, new_york),
+            next_local_time(at("2026-03-08T14:00:00Z"), time(10, 0), NEW_YORK),
+            at("2026-03-09T14:00:00Z")
+        );
+    }
+
+    fn time(hour: u32, minute: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(hour, minute, 0).unwrap()
+    }
+
+    #[test]
+    fn a_skipped_or_repeated_local_time_is_still_reached() {
+        // 02:30 does not exist on 2026-03-08 in New York: it "happens" at the jump to 03:00 EDT.
+        assert_eq!(
+            next_local_time(at("2026-03-08T05:00:00Z"), time(2, 30), NEW_YORK),
             at("2026-03-08T07:00:00Z")
         );
+        // 01:30 happens twice on 2026-11-01: at 05:30 UTC (EDT) and at 06:30 UTC (EST).
+        assert_eq!(
+            next_local_time(at("2026-11-01T04:00:00Z"), time(1, 30), NEW_YORK),
+            at("2026-11-01T05:30:00Z")
+        );
+        assert_eq!(
+            next_local_time(at("2026-11-01T05:40:00Z"), time(1, 30), NEW_YORK),
+            at("2026-11-01T06:30:00Z")
+        );
+        // Lord Howe Island moves its clocks by half an hour, at 02:00 to 02:30 on 2026-10-04.
+        let lord_howe = chrono_tz::Australia::Lord_Howe;
+        assert_eq!(
+            next_local_time(at("2026-10-03T14:00:00Z"), time(2, 15), lord_howe),
+            at("2026-10-03T15:30:00Z")
+        );
+    }
+
+    #[test]
+    fn welcome_runs_each_variant_to_its_own_end() {
+        let spec = parse(WELCOME, Format::Json).unwrap();
+        // 2026-12-01 12:00 in Shanghai.
+        let t0 = at("2026-12-01T04:00:00Z");
+        let (mut state, effects) = enter(&spec, "short", Facts::default(), t0, SHANGHAI);
+        assert!(
+            matches!(&effects[..], [Effect::Send { text, .. }] if text == "欢迎入会，新人礼已到账。")
+        );
+        // No first order in three days: the next 10:00 in Shanghai, then the plain nudge.
+        let three_days = t0 + chrono::Duration::days(3);
+        assert!(wake(&spec, &mut state, three_days, SHANGHAI).is_empty());
+        assert_eq!(due_at(&state), Some(at("2026-12-05T02:00:00Z")));
+        let effects = wake(&spec, &mut state, at("2026-12-05T02:00:00Z"), SHANGHAI);
+        assert_eq!(sent(&effects), ["nudge"]);
+        assert_eq!(state.exited, Some(ExitReason::Step));
+
+        let (mut state, _) = enter(&spec, "warm", Facts::default(), t0, SHANGHAI);
+        let first = Observation::Event(EventFact {
+            event: EventType::OrderPlaced,
+            amount_cents: Some(5_000),
+            first_order: true,
+            at: t0 + hours(2),
+        });
+        let effects = observe(&spec, &mut state, &first, t0 + hours(2), SHANGHAI);
+        assert_eq!(sent(&effects), ["thanks"]);
+        assert!(matches!(
+            &effects[0],
+            Effect::Send { action: Some(Action::Referral { programme }), step_index: 8, .. }
+                if programme == "friends"
+        ));
+
+        let (mut state, _) = enter(&spec, "warm", Facts::default(), t0, SHANGHAI);
+        let tier = Observation::Tier(Tier::HighValue);
+        observe(&spec, &mut state, &tier, t0 + hours(1), SHANGHAI);
+        wake(&spec, &mut state, three_days, SHANGHAI);
+        let effects = wake(&spec, &mut state, at("2026-12-05T02:00:00Z"), SHANGHAI);
+        assert_eq!(sent(&effects), ["vip"]);
+    }
+
+    #[test]
+    fn the_state_is_stored_as_json_and_read_back() {
+        let spec = parse(WINBACK, Format::Toml).unwrap();
+        let t0 = at("2026-11-20T04:00:00Z");
+        let (mut state, _) = enter(&spec, "a", Facts::default(), t0, SHANGHAI);
+        observe(
+            &spec,
+            &mut state,
+            &event(EventType::Comment, t0),
+            t0,
+            SHANGHAI,
+        );
+        let stored = serde_json::to_string(&state).unwrap();
+        let mut read: JourneyState = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read, state);
+        let effects = wake(&spec, &mut read, t0 + chrono::Duration::days(3), SHANGHAI);
+        assert_eq!(sent(&effects), ["reminder"]);
     }
 
     #[test]
     fn reentry_rules() {
         let now = at("2026-11-20T04:00:00Z");
         let week_ago = Some(now - chrono::Duration::days(7));
-        assert!(may_reenter(&Reentry::Once, None, false, now));
+        for rule in [Reentry::Once, Reentry::Always] {
+            assert!(may_reenter(&rule, None, false, now));
+            // Never twice at once.
+            assert!(!may_reenter(&rule, week_ago, false, now));
+        }
         assert!(!may_reenter(&Reentry::Once, week_ago, true, now));
         assert!(may_reenter(&Reentry::Always, week_ago, true, now));
-        let cooldown = Reentry::Cooldown(Duration::from_secs(6 * 86_400));
-        assert!(may_reenter(&cooldown, week_ago, true, now));
-        let cooldown = Reentry::Cooldown(Duration::from_secs(8 * 86_400));
-        assert!(!may_reenter(&cooldown, week_ago, true, now));
+        let six_days = Reentry::Cooldown(Duration::from_secs(6 * 86_400));
+        assert!(may_reenter(&six_days, week_ago, true, now));
+        assert!(!may_reenter(&six_days, week_ago, false, now));
+        let eight_days = Reentry::Cooldown(Duration::from_secs(8 * 86_400));
+        assert!(!may_reenter(&eight_days, week_ago, true, now));
     }
 }
