@@ -8,6 +8,7 @@
 //! segmentation measurement, which writes its profiles into the store and calls the RFM sweep
 //! directly; that is all in [`internals`].
 
+pub mod campaign;
 mod consumed;
 pub mod ingest;
 mod internals;
@@ -25,6 +26,9 @@ pub enum BenchCommand {
     /// Profile updates from the canonical topic against the raw consume rate, segment enter/leave
     /// latency under load, PreviewSegment and RFM recomputation over a million profiles.
     Segmentation(segmentation::SegmentationArgs),
+    /// Send decisions through the pressure rules, published, against the raw produce rate, on
+    /// PostgreSQL.
+    Campaign(campaign::CampaignArgs),
     /// Sentiment consume rate against raw consume, and the latency from the mention that crosses a
     /// spike threshold to its crisis alert, under background traffic, on PostgreSQL.
     Sentiment(sentiment::SentimentArgs),
@@ -35,6 +39,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Segmentation(args) => segmentation::run(args).await,
         BenchCommand::Sentiment(args) => sentiment::run(args).await,
+        BenchCommand::Campaign(args) => campaign::run(args).await,
     }
 }
 

@@ -143,7 +143,8 @@ fn message(topic: &str, event: &SocialEvent) -> OutgoingMessage {
     .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF)
 }
 
-fn consumer(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<StreamConsumer> {
+/// A plain consumer of `topic` from its start, under a group of its own.
+pub(crate) fn consumer(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<StreamConsumer> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.bootstrap_servers)

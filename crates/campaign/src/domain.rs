@@ -2,13 +2,10 @@
 
 pub mod assign;
 pub mod campaign;
+pub mod definition;
 pub mod faq;
-pub mod flow;
+pub mod journey;
 pub mod matching;
 pub mod pressure;
 pub mod review;
-pub mod spec;
 pub mod tenant;
-
-pub use flow as journey;
-pub use spec as definition;

@@ -215,13 +215,10 @@ impl Engine {
     ) -> Result<bool, CampaignError> {
         let (tenant_id, campaign_id) = (&campaign.tenant_id, &campaign.campaign_id);
         let latest = journeys::latest(conn, tenant_id, campaign_id, user_id).await?;
-        if latest.as_ref().is_some_and(|j| j.exited_at_us.is_none()) {
-            return Ok(false);
-        }
         let allowed = journey::may_reenter(
             &campaign.spec.reentry,
             latest.as_ref().map(|j| from_micros(j.entered_at_us)),
-            latest.is_some(),
+            latest.as_ref().is_some_and(|j| j.exited_at_us.is_some()),
             batch.now,
         );
         if !allowed {
