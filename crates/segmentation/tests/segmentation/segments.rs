@@ -213,6 +213,28 @@ async fn members_enter_and_leave_with_events_and_time(backend: Backend) {
     assert_eq!(preview.sample.len(), 1);
     assert_eq!(preview.sample[0].user_id, "u2");
 
+    // The sweep records sizes on its ticks: wait for one that saw both buyers before they leave.
+    poll(
+        || {
+            let mut client = client.clone();
+            let segment_id = recent.clone();
+            async move {
+                client
+                    .get_segment_size_history(GetSegmentSizeHistoryRequest {
+                        segment_id,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .points
+            }
+        },
+        |points| points.iter().any(|p| p.size == 2),
+    )
+    .await
+    .expect("size history records the rise");
+
     // Thirty days on, the buyers are no longer recent: they leave by the clock alone.
     app.clock.set(T0_US + 31 * DAY_US);
     app.changes
