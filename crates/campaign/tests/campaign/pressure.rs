@@ -178,6 +178,7 @@ async fn best_time_and_the_ad_ratio_hold_back_and_say_why() {
         )
         .await;
     }
+    app.settle().await;
     let evening = app
         .launch(
             &welcome("evening", "content")
