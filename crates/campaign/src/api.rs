@@ -78,6 +78,40 @@ impl CampaignApi {
     }
 }
 
+/// The lifecycle changes that take a campaign id and a reason and nothing else.
+#[derive(Debug, Clone, Copy)]
+enum Lifecycle {
+    Pause,
+    Resume,
+    Finish,
+    Archive,
+}
+
+impl CampaignApi {
+    async fn lifecycle(
+        &self,
+        request: Request<LifecycleRequest>,
+        lifecycle: Lifecycle,
+    ) -> Result<Response<Campaign>, Status> {
+        let (principal, tenant) = caller(&request, Role::Writer)?;
+        let body = request.into_inner();
+        required(&body.id, "id")?;
+        let change = Change {
+            tenant_id: &tenant,
+            campaign_id: &body.id,
+            actor: &principal.token_id,
+            reason: &body.reason,
+        };
+        let record = match lifecycle {
+            Lifecycle::Pause => self.engine.pause(&change).await?,
+            Lifecycle::Resume => self.engine.resume(&change).await?,
+            Lifecycle::Finish => self.engine.finish(&change).await?,
+            Lifecycle::Archive => self.engine.archive(&change).await?,
+        };
+        Ok(Response::new(self.wire_campaign(&record).await?))
+    }
+}
+
 /// The caller, checked for `role`, and the caller's tenant.
 fn caller<T>(request: &Request<T>, role: Role) -> Result<(Principal, String), CampaignError> {
     let principal = principal(request)?.clone();
@@ -266,68 +300,28 @@ impl CampaignService for CampaignApi {
         &self,
         request: Request<LifecycleRequest>,
     ) -> Result<Response<Campaign>, Status> {
-        let (principal, tenant) = caller(&request, Role::Writer)?;
-        let body = request.into_inner();
-        required(&body.id, "id")?;
-        let change = Change {
-            tenant_id: &tenant,
-            campaign_id: &body.id,
-            actor: &principal.token_id,
-            reason: &body.reason,
-        };
-        let record = self.engine.pause(&change).await?;
-        Ok(Response::new(self.wire_campaign(&record).await?))
+        self.lifecycle(request, Lifecycle::Pause).await
     }
 
     async fn resume_campaign(
         &self,
         request: Request<LifecycleRequest>,
     ) -> Result<Response<Campaign>, Status> {
-        let (principal, tenant) = caller(&request, Role::Writer)?;
-        let body = request.into_inner();
-        required(&body.id, "id")?;
-        let change = Change {
-            tenant_id: &tenant,
-            campaign_id: &body.id,
-            actor: &principal.token_id,
-            reason: &body.reason,
-        };
-        let record = self.engine.resume(&change).await?;
-        Ok(Response::new(self.wire_campaign(&record).await?))
+        self.lifecycle(request, Lifecycle::Resume).await
     }
 
     async fn finish_campaign(
         &self,
         request: Request<LifecycleRequest>,
     ) -> Result<Response<Campaign>, Status> {
-        let (principal, tenant) = caller(&request, Role::Writer)?;
-        let body = request.into_inner();
-        required(&body.id, "id")?;
-        let change = Change {
-            tenant_id: &tenant,
-            campaign_id: &body.id,
-            actor: &principal.token_id,
-            reason: &body.reason,
-        };
-        let record = self.engine.finish(&change).await?;
-        Ok(Response::new(self.wire_campaign(&record).await?))
+        self.lifecycle(request, Lifecycle::Finish).await
     }
 
     async fn archive_campaign(
         &self,
         request: Request<LifecycleRequest>,
     ) -> Result<Response<Campaign>, Status> {
-        let (principal, tenant) = caller(&request, Role::Writer)?;
-        let body = request.into_inner();
-        required(&body.id, "id")?;
-        let change = Change {
-            tenant_id: &tenant,
-            campaign_id: &body.id,
-            actor: &principal.token_id,
-            reason: &body.reason,
-        };
-        let record = self.engine.archive(&change).await?;
-        Ok(Response::new(self.wire_campaign(&record).await?))
+        self.lifecycle(request, Lifecycle::Archive).await
     }
 
     async fn list_transitions(

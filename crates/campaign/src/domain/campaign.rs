@@ -1,8 +1,5 @@
 //! What a campaign is: its channel, the kind of message it sends, its lifecycle.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// Where a message goes. Delivering it is a connector's job; a send record names the channel.
@@ -48,6 +45,8 @@ pub enum Status {
     Archived,
 }
 
+/// `ALL`, `as_str`, `Display` and `FromStr` (failing with [`UnknownName`]) for an enum from its
+/// variants and their names.
 macro_rules! names {
     ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
@@ -58,24 +57,28 @@ macro_rules! names {
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $ty {
-            type Err = UnknownName;
+        impl ::std::str::FromStr for $ty {
+            type Err = $crate::domain::campaign::UnknownName;
 
-            fn from_str(name: &str) -> Result<Self, UnknownName> {
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
                 match name {
                     $($name => Ok($ty::$variant),)+
-                    _ => Err(UnknownName { what: stringify!($ty), name: name.to_owned() }),
+                    _ => Err($crate::domain::campaign::UnknownName {
+                        what: stringify!($ty),
+                        name: name.to_owned(),
+                    }),
                 }
             }
         }
     };
 }
+pub(crate) use names;
 
 names!(Channel {
     DirectMessage => "direct_message",

@@ -26,7 +26,6 @@ mod written;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
@@ -34,7 +33,7 @@ use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 use serde::{Deserialize, Serialize};
 
-use super::campaign::{Channel, Kind, UnknownName};
+use super::campaign::{Channel, Kind, names};
 
 pub use validate::validate;
 
@@ -269,35 +268,6 @@ pub enum EventType {
     ContentClick,
     CouponRedeemed,
     Referral,
-}
-
-macro_rules! names {
-    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $name),+ }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = UnknownName;
-
-            fn from_str(name: &str) -> Result<Self, UnknownName> {
-                match name {
-                    $($name => Ok($ty::$variant),)+
-                    _ => Err(UnknownName { what: stringify!($ty), name: name.to_owned() }),
-                }
-            }
-        }
-    };
 }
 
 names!(Stage {

@@ -341,28 +341,8 @@ fn occurrences(tz: Tz, local: NaiveDateTime) -> Vec<DateTime<Utc>> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(at) => vec![at.to_utc()],
         LocalResult::Ambiguous(first, second) => vec![first.to_utc(), second.to_utc()],
-        LocalResult::None => vec![end_of_gap(tz, local)],
+        LocalResult::None => vec![super::pressure::end_of_gap(tz, local)],
     }
-}
-
-/// The first instant whose local time is at or after `local`, which lies in a gap. Local time only
-/// moves forward within two days of a gap (no zone changes its clocks twice in that span), so a
-/// bisection over those days finds the jump to the second.
-fn end_of_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    const TWO_DAYS_S: i64 = 2 * 86_400;
-    let local_at =
-        |s: i64| DateTime::from_timestamp(s, 0).map(|at| at.with_timezone(&tz).naive_local());
-    let guess = local.and_utc().timestamp();
-    let (mut before, mut after) = (guess - TWO_DAYS_S, guess + TWO_DAYS_S);
-    while after - before > 1 {
-        let mid = before + (after - before) / 2;
-        if local_at(mid).is_none_or(|at| at >= local) {
-            after = mid;
-        } else {
-            before = mid;
-        }
-    }
-    DateTime::from_timestamp(after, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use super::assign;
 use super::campaign::{Channel, Kind, UnknownName};
 
 pub use hours::HourHistogram;
+pub(crate) use local_time::end_of_gap;
 pub(crate) use rules::clock_time;
 pub use rules::{
     AdRatio, AdRatioAction, BestTimeRules, CapAction, Caps, ChannelCaps, MAX_CONTROL_GROUP_SHARE,

@@ -44,7 +44,7 @@ pub(super) fn instant(tz: Tz, local: NaiveDateTime, not_before: DateTime<Utc>) -
 /// The first instant whose local time is at or after `local`, which lies in a DST gap. Local time
 /// only moves forward within two days of a gap (no zone changes its clocks twice in that span),
 /// so a bisection over those two days finds the jump to the second.
-fn end_of_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+pub(crate) fn end_of_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     const TWO_DAYS_S: i64 = 2 * 86_400;
     let local_at = |s: i64| {
         DateTime::from_timestamp(s, 0).map(|at| tz.from_utc_datetime(&at.naive_utc()).naive_local())
