@@ -199,8 +199,9 @@ socialops_deps_ensure_tansu() {
         return 0
     fi
     command -v cargo >/dev/null 2>&1 || socialops_deps_die "cargo is needed to install tansu"
-    socialops_deps_log "installing tansu (about 15 minutes on 2 cores)"
-    cargo install --locked tansu --features dynostore,libsql
+    # dynostore brings the memory:// storage the scripts use; add libsql for sqlite:// storage.
+    socialops_deps_log "installing tansu (15 to 40 minutes on 2 cores)"
+    cargo install --locked tansu --features dynostore
     bin=$(socialops_deps_tansu_bin) || socialops_deps_die "tansu is not on PATH after cargo install"
     socialops_deps_log "tansu: $bin"
 }
