@@ -6,20 +6,32 @@
 //!    entered on the segment, and every change becomes a journey entry, a send decided through all
 //!    the tenant's pressure rules (caps, quiet hours, ad ratio, control group) and a send record
 //!    published on `socialops.campaigns.v1`, read back by a plain consumer; the rate runs from the
-//!    first send read to the last, with its ratio to the raw produce rate.
+//!    first send read to the last, with its ratio to the raw produce rate;
+//! 3. latency under background traffic: while comments from other tenants arrive on the events
+//!    topic at `background_rate`, probes alternate a segment-enter change for a new user (until its
+//!    send is read from `socialops.campaigns.v1`) and a direct message that matches a FAQ entry
+//!    (until its reply is read there).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Timelike;
 use clap::Args;
 use prost::Message as _;
+use rdkafka::Message as _;
 use socialops_auth::TokenStore;
 use socialops_bus::{KafkaConfig, OutgoingMessage, Producer, Topics, headers};
 use socialops_campaign::domain::definition::{Format, parse};
+use socialops_campaign::domain::faq::FaqEntry;
 use socialops_campaign::domain::tenant::TenantSettings;
 use socialops_campaign::manage::Change;
 use socialops_campaign::{CampaignConfig, Dependencies};
+use socialops_proto::campaigns::v1::{CampaignOutcome, campaign_outcome};
+use socialops_proto::events::v1::social_event::Payload;
+use socialops_proto::events::v1::{DirectMessage, Platform, SocialEvent};
 use socialops_proto::profiles::v1::profile_change::Change as ProfileChangeKind;
 use socialops_proto::profiles::v1::{ProfileChange, SegmentEntered};
 use socialops_storage::DatabaseConfig;
@@ -39,6 +51,12 @@ pub struct CampaignArgs {
     /// Profile changes per consumer batch (one transaction).
     #[arg(long, default_value_t = CampaignConfig::default().consume_batch)]
     pub consume_batch: usize,
+    /// Background events per second during the latency probes.
+    #[arg(long, default_value_t = 5_000)]
+    pub background_rate: u64,
+    /// Latency probes, half segment entries and half FAQ questions, one every 20 ms.
+    #[arg(long, default_value_t = 400)]
+    pub probes: usize,
 }
 
 const TENANT: &str = "bench-campaign";
@@ -136,6 +154,16 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
     let running = socialops_campaign::start(&config, deps.clone(), shutdown.clone()).await?;
     let engine = running.engine.clone();
     engine.set_settings(TENANT, &settings()?).await?;
+    engine
+        .put_faq(
+            TENANT,
+            &FaqEntry {
+                id: "delivery".into(),
+                patterns: vec![vec!["发货".into()]],
+                answer: "下单后 48 小时内发货。".into(),
+            },
+        )
+        .await?;
     let spec = parse(DEFINITION, Format::Toml).map_err(|e| anyhow::anyhow!("{e}"))?;
     let campaign = engine
         .create_campaign(TENANT, format!("bench-{run_id}"), spec)
@@ -192,14 +220,130 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
         args.users,
         decision_rate / produce_rate
     );
+
+    // 3. Latency under background traffic.
+    let stop = Arc::new(AtomicBool::new(false));
+    let background = tokio::spawn(crate::sentiment::produce_background(
+        producer.clone(),
+        topics.events.clone(),
+        run_id.clone(),
+        args.background_rate,
+        0,
+        stop.clone(),
+        Arc::new(AtomicU64::new(0)),
+    ));
+    let probes = probe(&producer, &topics, &run_id, &reader, args.probes).await;
+    stop.store(true, Ordering::SeqCst);
+    let (background_sent, background_for) = background.await??;
+    let (mut entries, mut replies) = probes?;
+    println!(
+        "background traffic: {} events/s requested, {:.0} events/s produced",
+        args.background_rate,
+        background_sent as f64 / background_for.as_secs_f64()
+    );
+    for (what, latencies) in [
+        ("segment enter → send read", &mut entries),
+        ("FAQ question → reply read", &mut replies),
+    ] {
+        latencies.sort();
+        let quantile = |q: f64| {
+            crate::sentiment::ms(latencies[((latencies.len() - 1) as f64 * q).round() as usize])
+        };
+        println!(
+            "{what}: {} probes, p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+            latencies.len(),
+            quantile(0.5),
+            quantile(0.99),
+            quantile(1.0)
+        );
+    }
+
     let counts = running.engine.counts(TENANT, &campaign.campaign_id).await?;
     anyhow::ensure!(
-        counts.num_sent == args.users as u64,
+        counts.num_sent == (args.users + args.probes.div_ceil(2)) as u64,
         "the store counts {} sends for {} users",
         counts.num_sent,
-        args.users
+        args.users + args.probes.div_ceil(2)
     );
     shutdown.cancel();
     running.wait().await?;
     Ok(())
+}
+
+fn question(run_id: &str, i: usize) -> OutgoingMessage {
+    let user = format!("q{i:07}");
+    let event = SocialEvent {
+        event_id: format!("{run_id}-q{i}"),
+        tenant_id: TENANT.into(),
+        platform: Platform::Wechat as i32,
+        user_id: user.clone(),
+        payload: Some(Payload::DirectMessage(DirectMessage {
+            message_id: format!("{run_id}-m{i}"),
+            conversation_id: user.clone(),
+            text: "请问什么时候发货？".into(),
+            ..DirectMessage::default()
+        })),
+        ..SocialEvent::default()
+    };
+    OutgoingMessage::new("", Some(format!("{TENANT}:{user}")), event.encode_to_vec())
+        .header(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF)
+}
+
+/// Sends `probes` probes, one every 20 ms, alternating a segment entry of a new user and a FAQ
+/// question of another, and reads the sends they cause; returns the latencies of each kind.
+async fn probe(
+    producer: &Producer,
+    topics: &Topics,
+    run_id: &str,
+    reader: &rdkafka::consumer::StreamConsumer,
+    probes: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut sent_at: HashMap<String, (bool, Instant)> = HashMap::new();
+    let mut entries = Vec::new();
+    let mut replies = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    let mut next = 0;
+    let deadline = Duration::from_secs(120);
+    let started = Instant::now();
+    while entries.len() + replies.len() < probes {
+        anyhow::ensure!(
+            started.elapsed() < deadline,
+            "{} of {probes} probes answered in {} s",
+            entries.len() + replies.len(),
+            deadline.as_secs()
+        );
+        tokio::select! {
+            _ = ticker.tick(), if next < probes => {
+                let (user, message) = if next % 2 == 0 {
+                    let user = format!("u{:07}", 9_000_000 + next);
+                    let change = OutgoingMessage {
+                        topic: topics.profiles.clone(),
+                        ..change(run_id, 9_000_000 + next)
+                    };
+                    (user, change)
+                } else {
+                    let question = OutgoingMessage {
+                        topic: topics.events.clone(),
+                        ..question(run_id, next)
+                    };
+                    (format!("q{next:07}"), question)
+                };
+                sent_at.insert(user, (next % 2 == 0, Instant::now()));
+                producer.send_all(std::slice::from_ref(&message)).await?;
+                next += 1;
+            }
+            received = tokio::time::timeout(Duration::from_secs(1), reader.recv()) => {
+                let Ok(received) = received else { continue };
+                let received = received?;
+                let outcome = CampaignOutcome::decode(received.payload().unwrap_or_default())?;
+                if !matches!(outcome.outcome, Some(campaign_outcome::Outcome::Send(_))) {
+                    continue;
+                }
+                if let Some((entry, at)) = sent_at.remove(&outcome.user_id) {
+                    if entry { entries.push(at.elapsed()) } else { replies.push(at.elapsed()) }
+                }
+            }
+        }
+    }
+    Ok((entries, replies))
 }

@@ -413,13 +413,13 @@ async fn mentions_handled(client: &mut Client, watchlist_id: &str) -> anyhow::Re
         .sum())
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
 /// Produces background events at `rate` per second in 10 ms steps until `stop`; returns how many it
 /// produced and for how long.
-async fn produce_background(
+pub(crate) async fn produce_background(
     producer: Producer,
     topic: String,
     run_id: String,

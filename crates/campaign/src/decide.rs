@@ -14,7 +14,7 @@ use crate::domain::pressure::{self, Candidate, Decision, PastSend, UserContext};
 use crate::engine::{Batch, Engine, decision, time_zone};
 use crate::error::CampaignError;
 use crate::store::sends::{self, SendRecord, SendState};
-use crate::store::{campaigns, users};
+use crate::store::{UserKey, campaigns};
 use crate::time::{from_micros, micros};
 
 /// What was decided for one send, before it is written.
@@ -62,31 +62,30 @@ impl Engine {
         conn: &mut AnyConnection,
         batch: &mut Batch,
     ) -> Result<(), CampaignError> {
-        let mut by_user: BTreeMap<(String, String), Vec<SendRecord>> = BTreeMap::new();
+        let mut by_user: BTreeMap<UserKey, Vec<SendRecord>> = BTreeMap::new();
         for send in std::mem::take(&mut batch.pending) {
             by_user
                 .entry((send.tenant_id.clone(), send.user_id.clone()))
                 .or_default()
                 .push(send);
         }
-        for ((tenant_id, user_id), user_sends) in by_user {
-            let user = users::lock(conn, &tenant_id, &user_id).await?;
-            let settings = batch.settings(conn, &tenant_id).await?;
-            let horizon = chrono::Duration::from_std(settings.pressure.history_horizon())
-                .unwrap_or(chrono::Duration::days(8));
-            let mut history =
-                sends::history(conn, &tenant_id, &user_id, micros(batch.now - horizon)).await?;
-            let peak = batch.peak_hour(conn, &tenant_id).await?;
+        batch.load_users(conn, by_user.keys().cloned()).await?;
+        for (key, user_sends) in by_user {
+            let user = batch.user(&key)?.clone();
+            let settings = batch.settings(conn, &key.0).await?;
+            let peak = batch.peak_hour(conn, &key.0).await?;
             let context = UserContext {
                 time_zone: time_zone(&user, &settings),
                 hours: Some(&user.hours),
                 tenant_peak_hour: peak,
             };
+            let mut history = std::mem::take(batch.history_mut(&key));
             for send in user_sends {
                 let verdict = self.verdict(conn, batch, &send, &history, &context).await?;
-                self.record(conn, batch, &send, verdict, &mut history)
+                self.record(conn, batch, send, verdict, &mut history)
                     .await?;
             }
+            *batch.history_mut(&key) = history;
         }
         Ok(())
     }
@@ -211,7 +210,7 @@ impl Engine {
         &self,
         conn: &mut AnyConnection,
         batch: &mut Batch,
-        send: &SendRecord,
+        mut send: SendRecord,
         mut verdict: Verdict,
         history: &mut Vec<PastSend>,
     ) -> Result<(), CampaignError> {
@@ -230,19 +229,22 @@ impl Engine {
                 verdict = Verdict::dropped("budget", "the campaign's budget is spent".into());
             }
         }
-        let changed = sends::decide(
-            conn,
-            &send.send_key,
-            verdict.state,
-            verdict.rule.as_deref(),
-            verdict.until_us,
-            batch.now_us,
-        )
-        .await?;
-        if !changed {
+        let unstored = batch.is_unstored(&send.send_key);
+        if !unstored
+            && !sends::decide(
+                conn,
+                &send.send_key,
+                verdict.state,
+                verdict.rule.as_deref(),
+                verdict.until_us,
+                batch.now_us,
+            )
+            .await?
+        {
             // Another transaction decided it first.
             return Ok(());
         }
+        let announces = unstored.then(|| send.send_key.clone());
         if verdict.state == SendState::Sent {
             let mut body: wire::Send = serde_json::from_str(&send.body)
                 .map_err(|e| CampaignError::Corrupt(format!("send {}: {e}", send.send_key)))?;
@@ -252,10 +254,13 @@ impl Engine {
                 user_id: send.user_id.clone(),
                 outcome: Some(wire::campaign_outcome::Outcome::Send(body)),
             };
-            batch.outgoing.push(OutgoingMessage::encode(
-                self.campaigns_topic.clone(),
-                Some(format!("{}:{}", send.tenant_id, send.user_id)),
-                &outcome,
+            batch.outgoing.push((
+                announces.clone(),
+                OutgoingMessage::encode(
+                    self.campaigns_topic.clone(),
+                    Some(format!("{}:{}", send.tenant_id, send.user_id)),
+                    &outcome,
+                ),
             ));
             history.push(PastSend {
                 at: batch.now,
@@ -281,22 +286,27 @@ impl Engine {
                 "held"
             }
         };
-        sends::record_decision(
-            conn,
+        batch.decided(
             &send.tenant_id,
             &send.campaign_id,
             &send.user_id,
-            &sends::DecisionRecord {
+            sends::DecisionRecord {
                 send_key: Some(send.send_key.clone()),
                 step_id: Some(send.step_id.clone()),
                 outcome: outcome.into(),
-                rule: verdict.rule,
+                rule: verdict.rule.clone(),
                 detail: verdict.detail,
                 until_us: verdict.until_us,
                 ..decision(batch.now_us)
             },
-        )
-        .await?;
+        );
+        if unstored {
+            send.state = verdict.state;
+            send.rule = verdict.rule;
+            send.due_at_us = verdict.until_us;
+            send.decided_at_us = Some(batch.now_us);
+            batch.new_sends.push(send);
+        }
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! [`crate::reply`] (FAQ answers), [`crate::pause`] (crisis pauses), [`crate::manage`] (campaign
 //! lifecycle, review, settings) and [`crate::sweep`] (timers, delayed sends, scheduled entries).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use crate::domain::assign;
 use crate::domain::definition::Facts;
 use crate::domain::journey::{self, Effect, JourneyState};
+use crate::domain::pressure::PastSend;
 use crate::domain::tenant::{Severity, TenantSettings, send_key};
 use crate::error::CampaignError;
 use crate::reply::TenantFaqs;
@@ -25,7 +26,7 @@ use crate::store::campaigns::CampaignRecord;
 use crate::store::journeys::JourneyRecord;
 use crate::store::sends::{DecisionRecord, SendRecord, SendState};
 use crate::store::users::UserRecord;
-use crate::store::{CampaignStore, campaigns, journeys, sends, tenants};
+use crate::store::{CampaignStore, UserKey, campaigns, journeys, sends, tenants, users};
 use crate::time::{from_micros, micros};
 
 pub struct Engine {
@@ -64,18 +65,62 @@ impl Engine {
         from_micros(self.clock.now_us())
     }
 
-    /// Enqueues the batch's messages, commits, and wakes the relay.
+    /// Writes what the batch decided, a statement per table: new and changed journeys, new sends
+    /// (a send whose key another transaction took is neither recorded nor published), decisions in
+    /// their order, users, segment members, and the messages to publish; then commits and wakes the
+    /// relay.
     pub(crate) async fn commit(
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Any>,
-        batch: Batch,
+        mut batch: Batch,
     ) -> Result<BatchOutcome, CampaignError> {
-        for (tenant_id, campaign_id, user_id, exit) in &batch.exits {
-            sends::record_decision(&mut tx, tenant_id, campaign_id, user_id, exit).await?;
+        let new_journeys: Vec<&JourneyRecord> = batch
+            .journey_writes
+            .values()
+            .filter(|(_, new)| *new)
+            .map(|(record, _)| record)
+            .collect();
+        journeys::insert_all(&mut tx, &new_journeys).await?;
+        for (record, new) in batch.journey_writes.values() {
+            if !new {
+                journeys::save(&mut tx, record).await?;
+            }
         }
-        socialops_bus::Outbox::enqueue(&mut tx, &batch.outgoing).await?;
+        let inserted = sends::insert_new_all(&mut tx, &batch.new_sends).await?;
+        let unstored = std::mem::take(&mut batch.unstored);
+        let lost = |key: &Option<String>| {
+            key.as_ref()
+                .is_some_and(|k| unstored.contains(k) && !inserted.contains(k))
+        };
+        let lost_sent = batch
+            .new_sends
+            .iter()
+            .filter(|s| s.state == SendState::Sent && !inserted.contains(&s.send_key))
+            .count() as u64;
+        batch.outcome.sent -= lost_sent.min(batch.outcome.sent);
+        let decisions: Vec<(&str, &str, &str, &DecisionRecord)> = batch
+            .decisions
+            .iter()
+            .chain(&batch.exits)
+            .filter(|(_, _, _, d)| !lost(&d.send_key))
+            .map(|(t, c, u, d)| (t.as_str(), c.as_str(), u.as_str(), d))
+            .collect();
+        sends::record_decisions(&mut tx, &decisions).await?;
+        let dirty: Vec<(&UserKey, &UserRecord)> = batch
+            .dirty_users
+            .iter()
+            .filter_map(|key| batch.users.get(key).map(|user| (key, user)))
+            .collect();
+        users::save_all(&mut tx, &dirty).await?;
+        campaigns::set_segment_members(&mut tx, &batch.members).await?;
+        let outgoing: Vec<OutgoingMessage> = std::mem::take(&mut batch.outgoing)
+            .into_iter()
+            .filter(|(key, _)| !lost(key))
+            .map(|(_, message)| message)
+            .collect();
+        socialops_bus::Outbox::enqueue(&mut tx, &outgoing).await?;
         tx.commit().await?;
-        if !batch.outgoing.is_empty() {
+        if !outgoing.is_empty() {
             self.outbox.notify_one();
         }
         Ok(batch.outcome)
@@ -92,20 +137,40 @@ pub struct BatchOutcome {
     pub held: u64,
 }
 
-/// What one transaction has read and decided so far: tenant settings and campaigns read once,
-/// sends waiting for a decision, messages to publish.
+/// What one transaction has read and decided so far: tenant settings, campaigns and the users it
+/// works on (locked, with their journeys and send history) read once, sends waiting for a
+/// decision, and everything to write at commit.
 pub(crate) struct Batch {
     pub now: DateTime<Utc>,
     pub now_us: i64,
     settings: HashMap<String, Arc<TenantSettings>>,
     campaigns: HashMap<(String, String), Option<Arc<CampaignRecord>>>,
+    entries: HashMap<(String, &'static str, String), Vec<Arc<CampaignRecord>>>,
     crises: HashMap<String, Option<(String, Severity)>>,
     peaks: HashMap<String, Option<u8>>,
+    /// Users loaded (and on PostgreSQL locked) in this transaction.
+    users: HashMap<UserKey, UserRecord>,
+    pub dirty_users: BTreeSet<UserKey>,
+    /// The loaded users' open journeys and latest journey per campaign, as this batch left them.
+    journeys: HashMap<UserKey, Vec<JourneyRecord>>,
+    /// Journeys to write at commit, and whether each is new.
+    journey_writes: BTreeMap<(String, String, String, u32), (JourneyRecord, bool)>,
+    /// The loaded users' sends published within the longest history horizon.
+    history: HashMap<UserKey, Vec<PastSend>>,
     /// Sends to decide before commit.
     pub pending: Vec<SendRecord>,
-    pub outgoing: Vec<OutgoingMessage>,
+    /// Keys of the pending and decided sends not in the store yet.
+    unstored: HashSet<String>,
+    /// Decided sends not in the store yet, inserted at commit.
+    pub new_sends: Vec<SendRecord>,
+    /// Decisions in their order; one about a send not stored yet is kept only if the send is.
+    pub decisions: Vec<(String, String, String, DecisionRecord)>,
+    /// Messages to publish, each with the key of the unstored send it announces.
+    pub outgoing: Vec<(Option<String>, OutgoingMessage)>,
     /// Exit decisions, written last.
     pub exits: Vec<(String, String, String, DecisionRecord)>,
+    /// Segment entries (true) and exits, in order.
+    pub members: Vec<(String, String, String, bool)>,
     pub outcome: BatchOutcome,
 }
 
@@ -116,13 +181,188 @@ impl Batch {
             now_us: micros(now),
             settings: HashMap::new(),
             campaigns: HashMap::new(),
+            entries: HashMap::new(),
             crises: HashMap::new(),
             peaks: HashMap::new(),
+            users: HashMap::new(),
+            dirty_users: BTreeSet::new(),
+            journeys: HashMap::new(),
+            journey_writes: BTreeMap::new(),
+            history: HashMap::new(),
             pending: Vec::new(),
+            unstored: HashSet::new(),
+            new_sends: Vec::new(),
+            decisions: Vec::new(),
             outgoing: Vec::new(),
             exits: Vec::new(),
+            members: Vec::new(),
             outcome: BatchOutcome::default(),
         }
+    }
+
+    /// Loads and locks the users not loaded yet, with their journeys and send history: a few
+    /// statements for the whole set, in `(tenant, user)` order.
+    pub async fn load_users(
+        &mut self,
+        conn: &mut AnyConnection,
+        keys: impl IntoIterator<Item = UserKey>,
+    ) -> Result<(), CampaignError> {
+        let mut missing: Vec<UserKey> = keys
+            .into_iter()
+            .filter(|key| !self.users.contains_key(key))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut horizon = chrono::Duration::zero();
+        let tenants: BTreeSet<&str> = missing.iter().map(|(t, _)| t.as_str()).collect();
+        let mut horizons = HashMap::new();
+        for tenant_id in tenants {
+            let settings = self.settings(conn, tenant_id).await?;
+            let h = chrono::Duration::from_std(settings.pressure.history_horizon())
+                .unwrap_or(chrono::Duration::days(8));
+            horizon = horizon.max(h);
+            horizons.insert(tenant_id.to_owned(), self.now - h);
+        }
+        let users = users::lock_all(conn, &missing).await?;
+        let mut history =
+            sends::history_of_users(conn, &missing, micros(self.now - horizon)).await?;
+        for record in journeys::of_users(conn, &missing).await? {
+            self.journeys
+                .entry((record.tenant_id.clone(), record.user_id.clone()))
+                .or_default()
+                .push(record);
+        }
+        for key in missing {
+            let user = users.get(&key).cloned().unwrap_or_default();
+            let since = horizons.get(&key.0).copied().unwrap_or(self.now);
+            let mut past = history.remove(&key).unwrap_or_default();
+            past.retain(|p| p.at >= since);
+            self.history.insert(key.clone(), past);
+            self.users.insert(key, user);
+        }
+        Ok(())
+    }
+
+    /// A loaded user's record.
+    pub fn user(&self, key: &UserKey) -> Result<&UserRecord, CampaignError> {
+        self.users
+            .get(key)
+            .ok_or_else(|| CampaignError::Runtime(format!("user {}:{} not loaded", key.0, key.1)))
+    }
+
+    /// A loaded user's record, to change; it is written at commit.
+    pub fn user_mut(&mut self, key: &UserKey) -> Result<&mut UserRecord, CampaignError> {
+        self.dirty_users.insert(key.clone());
+        self.users
+            .get_mut(key)
+            .ok_or_else(|| CampaignError::Runtime(format!("user {}:{} not loaded", key.0, key.1)))
+    }
+
+    /// A loaded user's sends published within the horizon, this batch's included.
+    pub fn history_mut(&mut self, key: &UserKey) -> &mut Vec<PastSend> {
+        self.history.entry(key.clone()).or_default()
+    }
+
+    /// A loaded user's journeys still under way, by campaign.
+    pub fn open_journeys(&self, key: &UserKey) -> Vec<JourneyRecord> {
+        self.journeys
+            .get(key)
+            .map(|all| {
+                all.iter()
+                    .filter(|j| j.exited_at_us.is_none())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A loaded user's latest journey through the campaign.
+    pub fn latest_journey(&self, key: &UserKey, campaign_id: &str) -> Option<&JourneyRecord> {
+        self.journeys
+            .get(key)?
+            .iter()
+            .filter(|j| j.campaign_id == campaign_id)
+            .max_by_key(|j| j.occurrence)
+    }
+
+    /// Keeps the journey as the batch left it, to write at commit.
+    pub fn put_journey(&mut self, record: &JourneyRecord, new: bool) {
+        let key = (record.tenant_id.clone(), record.user_id.clone());
+        if let Some(all) = self.journeys.get_mut(&key) {
+            match all
+                .iter_mut()
+                .find(|j| j.campaign_id == record.campaign_id && j.occurrence == record.occurrence)
+            {
+                Some(existing) => *existing = record.clone(),
+                None => all.push(record.clone()),
+            }
+        } else if self.users.contains_key(&key) {
+            self.journeys.insert(key, vec![record.clone()]);
+        }
+        let write_key = (
+            record.tenant_id.clone(),
+            record.campaign_id.clone(),
+            record.user_id.clone(),
+            record.occurrence,
+        );
+        let new = new
+            || self
+                .journey_writes
+                .get(&write_key)
+                .is_some_and(|(_, was_new)| *was_new);
+        self.journey_writes.insert(write_key, (record.clone(), new));
+    }
+
+    /// Queues a send that is not in the store yet for a decision.
+    pub fn propose(&mut self, send: SendRecord) {
+        if self.unstored.insert(send.send_key.clone()) {
+            self.pending.push(send);
+        }
+    }
+
+    pub fn is_unstored(&self, send_key: &str) -> bool {
+        self.unstored.contains(send_key)
+    }
+
+    /// Records a decision, written at commit in the order recorded.
+    pub fn decided(
+        &mut self,
+        tenant_id: &str,
+        campaign_id: &str,
+        user_id: &str,
+        decision: DecisionRecord,
+    ) {
+        self.decisions.push((
+            tenant_id.to_owned(),
+            campaign_id.to_owned(),
+            user_id.to_owned(),
+            decision,
+        ));
+    }
+
+    /// The running campaigns of the tenant that a message of this entry type and key may start.
+    pub async fn running_by_entry(
+        &mut self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        entry_type: &'static str,
+        entry_key: &str,
+    ) -> Result<Vec<Arc<CampaignRecord>>, CampaignError> {
+        let key = (tenant_id.to_owned(), entry_type, entry_key.to_owned());
+        if let Some(found) = self.entries.get(&key) {
+            return Ok(found.clone());
+        }
+        let found: Vec<Arc<CampaignRecord>> =
+            campaigns::running_by_entry(conn, tenant_id, entry_type, entry_key)
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+        self.entries.insert(key, found.clone());
+        Ok(found)
     }
 
     pub async fn settings(
@@ -214,7 +454,9 @@ impl Engine {
         user: &UserRecord,
     ) -> Result<bool, CampaignError> {
         let (tenant_id, campaign_id) = (&campaign.tenant_id, &campaign.campaign_id);
-        let latest = journeys::latest(conn, tenant_id, campaign_id, user_id).await?;
+        let key = (tenant_id.clone(), user_id.to_owned());
+        batch.load_users(conn, [key.clone()]).await?;
+        let latest = batch.latest_journey(&key, campaign_id).cloned();
         let allowed = journey::may_reenter(
             &campaign.spec.reentry,
             latest.as_ref().map(|j| from_micros(j.entered_at_us)),
@@ -264,12 +506,11 @@ impl Engine {
             exited_at_us: holdout.then_some(batch.now_us),
             exit_reason: holdout.then(|| "holdout".to_owned()),
         };
-        sends::record_decision(
-            conn,
+        batch.decided(
             tenant_id,
             campaign_id,
             user_id,
-            &DecisionRecord {
+            DecisionRecord {
                 outcome: if holdout { "not_entered" } else { "entered" }.into(),
                 rule: holdout.then(|| "holdout".to_owned()),
                 detail: holdout.then(|| {
@@ -280,18 +521,16 @@ impl Engine {
                 }),
                 ..decision(batch.now_us)
             },
-        )
-        .await?;
-        self.apply(conn, batch, campaign, &mut record, effects, true)
-            .await?;
+        );
+        self.apply(batch, campaign, &mut record, effects, true)?;
         batch.outcome.entered += 1;
         Ok(true)
     }
 
-    /// Turns journey effects into sends waiting for a decision and exits, then stores the journey.
-    pub(crate) async fn apply(
+    /// Turns journey effects into sends waiting for a decision and exits, and keeps the journey
+    /// to store at commit.
+    pub(crate) fn apply(
         &self,
-        conn: &mut AnyConnection,
         batch: &mut Batch,
         campaign: &CampaignRecord,
         record: &mut JourneyRecord,
@@ -308,9 +547,7 @@ impl Engine {
                 } => {
                     let send =
                         self.journey_send(batch, campaign, record, &step_id, text, action)?;
-                    if sends::insert_new(conn, &send).await? {
-                        batch.pending.push(send);
-                    }
+                    batch.propose(send);
                 }
                 Effect::Exited(reason) => {
                     record.exited_at_us = Some(batch.now_us);
@@ -345,11 +582,7 @@ impl Engine {
         } else {
             journey::due_at(&record.state).map(micros)
         };
-        if new {
-            journeys::insert(conn, record).await?;
-        } else {
-            journeys::save(conn, record).await?;
-        }
+        batch.put_journey(record, new);
         Ok(())
     }
 

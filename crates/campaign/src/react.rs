@@ -15,8 +15,8 @@ use crate::domain::definition::{EventFact, EventType, Stage, Tier};
 use crate::domain::journey::{self, Observation};
 use crate::engine::{Batch, BatchOutcome, Engine, time_zone};
 use crate::error::CampaignError;
-use crate::store::users::{self, UserRecord};
-use crate::store::{campaigns, journeys, tenants};
+use crate::store::tenants;
+use crate::store::users::UserRecord;
 use crate::time::{from_micros, micros};
 
 /// What a message says about one user, in the campaign's terms.
@@ -214,12 +214,15 @@ impl Engine {
         by_user: BTreeMap<(String, String), UserMessages>,
     ) -> Result<(), CampaignError> {
         let mut tenant_hours: BTreeMap<String, [u32; 24]> = BTreeMap::new();
+        batch.load_users(conn, by_user.keys().cloned()).await?;
         for ((tenant_id, user_id), messages) in by_user {
-            let mut user = users::lock(conn, &tenant_id, &user_id).await?;
+            let key = (tenant_id, user_id);
+            let mut user = batch.user(&key)?.clone();
+            let (tenant_id, user_id) = (&key.0, &key.1);
             if messages.time_zone.is_some() {
                 user.time_zone = messages.time_zone.clone();
             }
-            let settings = batch.settings(conn, &tenant_id).await?;
+            let settings = batch.settings(conn, tenant_id).await?;
             let tz = time_zone(&user, &settings);
             let hours = tenant_hours.entry(tenant_id.clone()).or_insert([0; 24]);
             for at in &messages.activity {
@@ -227,10 +230,10 @@ impl Engine {
                 hours[usize::from(local_hour(*at, tz))] += 1;
             }
             for (said, at) in messages.said {
-                self.apply_said(conn, batch, &tenant_id, &user_id, &mut user, said, at)
+                self.apply_said(conn, batch, tenant_id, user_id, &mut user, said, at)
                     .await?;
             }
-            users::save(conn, &tenant_id, &user_id, &user).await?;
+            *batch.user_mut(&key)? = user;
         }
         for (tenant_id, hours) in tenant_hours {
             tenants::add_hours(conn, &tenant_id, &hours).await?;
@@ -261,9 +264,9 @@ impl Engine {
                     &Observation::Stage(to),
                 )
                 .await?;
-                for campaign in
-                    campaigns::running_by_entry(conn, tenant_id, "stage_changed", to.as_str())
-                        .await?
+                for campaign in batch
+                    .running_by_entry(conn, tenant_id, "stage_changed", to.as_str())
+                    .await?
                 {
                     if campaign.spec.entry.matches_stage(from, to) {
                         self.enter(conn, batch, &campaign, user_id, user).await?;
@@ -283,37 +286,48 @@ impl Engine {
                 .await?;
             }
             Said::SegmentEntered(segment_id) => {
-                campaigns::set_segment_member(conn, tenant_id, &segment_id, user_id, true).await?;
-                for campaign in
-                    campaigns::running_by_entry(conn, tenant_id, "segment_entered", &segment_id)
-                        .await?
+                batch.members.push((
+                    tenant_id.to_owned(),
+                    segment_id.clone(),
+                    user_id.to_owned(),
+                    true,
+                ));
+                for campaign in batch
+                    .running_by_entry(conn, tenant_id, "segment_entered", &segment_id)
+                    .await?
                 {
                     self.enter(conn, batch, &campaign, user_id, user).await?;
                 }
             }
             Said::SegmentLeft(segment_id) => {
-                campaigns::set_segment_member(conn, tenant_id, &segment_id, user_id, false).await?;
+                batch.members.push((
+                    tenant_id.to_owned(),
+                    segment_id.clone(),
+                    user_id.to_owned(),
+                    false,
+                ));
                 let left = Observation::SegmentLeft {
                     segment_id: segment_id.clone(),
                 };
                 self.observe(conn, batch, tenant_id, user_id, user, &left)
                     .await?;
-                for campaign in
-                    campaigns::running_by_entry(conn, tenant_id, "segment_left", &segment_id)
-                        .await?
+                for campaign in batch
+                    .running_by_entry(conn, tenant_id, "segment_left", &segment_id)
+                    .await?
                 {
                     self.enter(conn, batch, &campaign, user_id, user).await?;
                 }
             }
             Said::Merged { merged_user_id } => {
                 // The surviving profile goes on in its own journeys; the merged one's end here.
-                for mut record in journeys::active_of_user(conn, tenant_id, &merged_user_id).await?
-                {
+                let merged = (tenant_id.to_owned(), merged_user_id);
+                batch.load_users(conn, [merged.clone()]).await?;
+                for mut record in batch.open_journeys(&merged) {
                     record.exited_at_us = Some(batch.now_us);
                     record.exit_reason = Some("merged".into());
                     record.due_at_us = None;
                     record.step_id.clear();
-                    journeys::save(conn, &record).await?;
+                    batch.put_journey(&record, false);
                 }
             }
             Said::Event(mut fact, direct) => {
@@ -332,9 +346,9 @@ impl Engine {
                     &Observation::Event(fact.clone()),
                 )
                 .await?;
-                for campaign in
-                    campaigns::running_by_entry(conn, tenant_id, "event", fact.event.as_str())
-                        .await?
+                for campaign in batch
+                    .running_by_entry(conn, tenant_id, "event", fact.event.as_str())
+                    .await?
                 {
                     if campaign.spec.entry.matches_event(&fact) {
                         self.enter(conn, batch, &campaign, user_id, user).await?;
@@ -358,7 +372,8 @@ impl Engine {
         user: &UserRecord,
         observation: &Observation,
     ) -> Result<(), CampaignError> {
-        for mut record in journeys::active_of_user(conn, tenant_id, user_id).await? {
+        let key = (tenant_id.to_owned(), user_id.to_owned());
+        for mut record in batch.open_journeys(&key) {
             let Some(campaign) = batch.campaign(conn, tenant_id, &record.campaign_id).await? else {
                 continue;
             };
@@ -376,8 +391,7 @@ impl Engine {
             if effects.is_empty() && before == after {
                 continue;
             }
-            self.apply(conn, batch, &campaign, &mut record, effects, false)
-                .await?;
+            self.apply(batch, &campaign, &mut record, effects, false)?;
         }
         Ok(())
     }

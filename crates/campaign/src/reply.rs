@@ -14,7 +14,7 @@ use crate::domain::tenant::send_key;
 use crate::engine::{Batch, Engine, FAQ_REFRESH_US};
 use crate::error::CampaignError;
 use crate::react::DirectMessage;
-use crate::store::sends::{self, SendRecord, SendState};
+use crate::store::sends::{SendRecord, SendState};
 use crate::store::tenants;
 
 /// The campaign id FAQ answers are recorded under.
@@ -90,9 +90,7 @@ impl Engine {
             decided_at_us: None,
             created_at_us: batch.now_us,
         };
-        if sends::insert_new(conn, &send).await? {
-            batch.pending.push(send);
-        }
+        batch.propose(send);
         Ok(())
     }
 

@@ -11,7 +11,9 @@ pub mod sends;
 pub mod tenants;
 pub mod users;
 
-use socialops_storage::Db;
+use socialops_storage::{Backend, Db, SqlText};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
 
 use crate::error::CampaignError;
 
@@ -52,4 +54,53 @@ pub(crate) fn count(n: i64) -> u64 {
 
 pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> CampaignError {
     CampaignError::Corrupt(format!("{what}: {error}"))
+}
+
+/// A user of a tenant: `(tenant_id, user_id)`.
+pub type UserKey = (String, String);
+
+/// Users per lookup statement: two parameters each, within both backends' limits.
+const USERS_PER_LOOKUP: usize = 10_000;
+
+/// The rows of `select` (`SELECT … FROM t WHERE `, ending where a condition may follow) whose
+/// `(tenant_id, user_id)` is one of `keys`, then `tail`; with `since`, `tail` ends in a comparison
+/// whose right side is that value, and `after` follows it. One statement per 10,000 users. The
+/// keys are an `IN (VALUES …)` list on both backends: PostgreSQL then plans each statement for the
+/// keys it has, where a plan kept for a key set bound as one value may go on scanning as the table
+/// grows (see docs/performance.md).
+pub(crate) async fn fetch_for_users(
+    conn: &mut AnyConnection,
+    keys: &[UserKey],
+    select: &str,
+    tail: &str,
+    since: Option<i64>,
+    after: &str,
+) -> Result<Vec<AnyRow>, CampaignError> {
+    let backend = Backend::of(conn);
+    let mut found = Vec::new();
+    for chunk in keys.chunks(USERS_PER_LOOKUP) {
+        let mut sql = SqlText::new(backend, select);
+        sql.push("(tenant_id, user_id) IN (VALUES ")
+            .value_rows(chunk.len(), 2)
+            .push(")")
+            .push(tail);
+        if since.is_some() {
+            sql.param();
+        }
+        sql.push(after);
+        let mut query = sqlx::query(sql.into_sql());
+        for (tenant_id, user_id) in chunk {
+            query = query.bind(tenant_id.as_str()).bind(user_id.as_str());
+        }
+        if let Some(since) = since {
+            query = query.bind(since);
+        }
+        found.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}
+
+/// An optional text column's value in [`Rows`].
+pub(crate) fn text(value: Option<&str>) -> socialops_storage::rows::Value<'_> {
+    value.map_or(socialops_storage::rows::Value::Null, Into::into)
 }

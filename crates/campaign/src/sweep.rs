@@ -11,7 +11,7 @@ use crate::domain::definition::Entry;
 use crate::domain::journey;
 use crate::engine::{Batch, Engine, time_zone};
 use crate::error::CampaignError;
-use crate::store::{campaigns, journeys, sends, users};
+use crate::store::{campaigns, journeys, sends};
 use crate::time::micros;
 
 /// How long one tick keeps working through a backlog before it lets the next tick come.
@@ -73,8 +73,15 @@ impl Engine {
         }
         let handled = due.len();
         due.sort_by(|a, b| (&a.tenant_id, &a.user_id).cmp(&(&b.tenant_id, &b.user_id)));
+        batch
+            .load_users(
+                &mut tx,
+                due.iter().map(|r| (r.tenant_id.clone(), r.user_id.clone())),
+            )
+            .await?;
         for mut record in due {
-            let user = users::lock(&mut tx, &record.tenant_id, &record.user_id).await?;
+            let key = (record.tenant_id.clone(), record.user_id.clone());
+            let user = batch.user(&key)?.clone();
             let Some(campaign) = batch
                 .campaign(&mut tx, &record.tenant_id, &record.campaign_id)
                 .await?
@@ -84,8 +91,7 @@ impl Engine {
             let settings = batch.settings(&mut tx, &record.tenant_id).await?;
             let tz = time_zone(&user, &settings);
             let effects = journey::wake(&campaign.spec, &mut record.state, batch.now, tz);
-            self.apply(&mut tx, &mut batch, &campaign, &mut record, effects, false)
-                .await?;
+            self.apply(&mut batch, &campaign, &mut record, effects, false)?;
         }
         self.decide_pending(&mut tx, &mut batch).await?;
         self.commit(tx, batch).await?;
@@ -179,8 +185,17 @@ impl Engine {
         campaign: &campaigns::CampaignRecord,
         members: &[String],
     ) -> Result<(), CampaignError> {
+        batch
+            .load_users(
+                conn,
+                members
+                    .iter()
+                    .map(|user_id| (campaign.tenant_id.clone(), user_id.clone())),
+            )
+            .await?;
         for user_id in members {
-            let user = users::lock(conn, &campaign.tenant_id, user_id).await?;
+            let key = (campaign.tenant_id.clone(), user_id.clone());
+            let user = batch.user(&key)?.clone();
             self.enter(conn, batch, campaign, user_id, &user).await?;
         }
         Ok(())

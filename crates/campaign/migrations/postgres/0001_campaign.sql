@@ -75,7 +75,8 @@ CREATE TABLE journeys (
     PRIMARY KEY (tenant_id, campaign_id, user_id, occurrence)
 );
 CREATE INDEX journeys_due ON journeys (due_at_us) WHERE due_at_us IS NOT NULL;
-CREATE INDEX journeys_user ON journeys (tenant_id, user_id) WHERE exited_at_us IS NULL;
+-- A batch reads every journey of its users (open ones, the latest per campaign) in one statement.
+CREATE INDEX journeys_user ON journeys (tenant_id, user_id, campaign_id, occurrence);
 
 -- What the campaign knows of a user: their time zone (from events), their stage and tier as last
 -- announced. Deciding a user's sends locks their row, so concurrent deciders never exceed a cap.

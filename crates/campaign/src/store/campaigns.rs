@@ -514,6 +514,37 @@ pub async fn set_segment_member(
     Ok(())
 }
 
+/// Records a batch's segment entries and exits: a user's last change to a segment holds; the
+/// members who entered are inserted in one statement, each who left is deleted.
+pub async fn set_segment_members(
+    conn: &mut AnyConnection,
+    changes: &[(String, String, String, bool)],
+) -> Result<(), CampaignError> {
+    // A user's last change in the batch is what holds.
+    let mut last: std::collections::BTreeMap<(&str, &str, &str), bool> = Default::default();
+    for (tenant_id, segment_id, user_id, member) in changes {
+        last.insert((tenant_id, segment_id, user_id), *member);
+    }
+    let mut rows =
+        socialops_storage::rows::Rows::new(&[socialops_storage::rows::ColumnType::Text; 3]);
+    for ((tenant_id, segment_id, user_id), member) in &last {
+        if *member {
+            rows.push(*tenant_id).push(*segment_id).push(*user_id);
+        } else {
+            set_segment_member(conn, tenant_id, segment_id, user_id, false).await?;
+        }
+    }
+    if !rows.is_empty() {
+        rows.insert(
+            conn,
+            "INSERT INTO segment_members (tenant_id, segment_id, user_id) ",
+            " ON CONFLICT (tenant_id, segment_id, user_id) DO NOTHING",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Ends every journey of the campaign still under way.
 pub async fn exit_journeys(
     conn: &mut AnyConnection,

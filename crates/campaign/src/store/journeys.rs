@@ -1,9 +1,10 @@
 //! Journeys: one row per user and time through a campaign, with its state and timer.
 
 use socialops_storage::Row;
+use socialops_storage::rows::{ColumnType, Rows};
 use sqlx::AnyConnection;
 
-use super::corrupt;
+use super::{UserKey, corrupt};
 use crate::domain::journey::JourneyState;
 use crate::error::CampaignError;
 
@@ -46,34 +47,64 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<JourneyRecord, CampaignError> {
     })
 }
 
-/// Inserts a new journey; false if that occurrence already exists (a redelivered entry).
-pub async fn insert(
+/// Inserts new journeys, one statement for all; an occurrence that already exists is left alone.
+pub async fn insert_all(
     conn: &mut AnyConnection,
-    journey: &JourneyRecord,
-) -> Result<bool, CampaignError> {
-    let state = serde_json::to_string(&journey.state).map_err(|e| corrupt("journey state", e))?;
-    Ok(sqlx::query(
-        "INSERT INTO journeys (tenant_id, campaign_id, user_id, occurrence, holdout, variant_id, \
-         step_id, state, entered_at_us, due_at_us, exited_at_us, exit_reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (tenant_id, campaign_id, user_id, occurrence) DO NOTHING",
+    journeys: &[&JourneyRecord],
+) -> Result<(), CampaignError> {
+    if journeys.is_empty() {
+        return Ok(());
+    }
+    use ColumnType::{Int, Text};
+    let mut rows = Rows::new(&[
+        Text, Text, Text, Int, Int, Text, Text, Text, Int, Int, Int, Text,
+    ]);
+    for journey in journeys {
+        let state =
+            serde_json::to_string(&journey.state).map_err(|e| corrupt("journey state", e))?;
+        rows.push(journey.tenant_id.as_str())
+            .push(journey.campaign_id.as_str())
+            .push(journey.user_id.as_str())
+            .push(i64::from(journey.occurrence))
+            .push(i64::from(journey.holdout))
+            .push(journey.variant_id.as_str())
+            .push(journey.step_id.as_str())
+            .push(state)
+            .push(journey.entered_at_us)
+            .push(journey.due_at_us)
+            .push(journey.exited_at_us)
+            .push(super::text(journey.exit_reason.as_deref()));
+    }
+    rows.insert(
+        conn,
+        &format!("INSERT INTO journeys ({COLUMNS}) "),
+        " ON CONFLICT (tenant_id, campaign_id, user_id, occurrence) DO NOTHING",
     )
-    .bind(&journey.tenant_id)
-    .bind(&journey.campaign_id)
-    .bind(&journey.user_id)
-    .bind(i64::from(journey.occurrence))
-    .bind(i64::from(journey.holdout))
-    .bind(&journey.variant_id)
-    .bind(&journey.step_id)
-    .bind(state)
-    .bind(journey.entered_at_us)
-    .bind(journey.due_at_us)
-    .bind(journey.exited_at_us)
-    .bind(journey.exit_reason.as_deref())
-    .execute(conn)
-    .await?
-    .rows_affected()
-        > 0)
+    .await?;
+    Ok(())
+}
+
+/// The named users' journeys still under way and their latest journey through every campaign they
+/// have been in, in one statement per chunk of users.
+pub async fn of_users(
+    conn: &mut AnyConnection,
+    keys: &[UserKey],
+) -> Result<Vec<JourneyRecord>, CampaignError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = super::fetch_for_users(
+        conn,
+        keys,
+        &format!("SELECT {COLUMNS} FROM journeys j WHERE "),
+        " AND (exited_at_us IS NULL OR occurrence = (SELECT MAX(l.occurrence) FROM journeys l \
+         WHERE l.tenant_id = j.tenant_id AND l.campaign_id = j.campaign_id \
+         AND l.user_id = j.user_id)) ORDER BY tenant_id, user_id, campaign_id, occurrence",
+        None,
+        "",
+    )
+    .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Writes the journey's new state, step, timer and exit.
@@ -98,25 +129,6 @@ pub async fn save(conn: &mut AnyConnection, journey: &JourneyRecord) -> Result<(
     Ok(())
 }
 
-/// The user's latest journey through the campaign.
-pub async fn latest(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    campaign_id: &str,
-    user_id: &str,
-) -> Result<Option<JourneyRecord>, CampaignError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM journeys WHERE tenant_id = $1 AND campaign_id = $2 AND user_id = $3 \
-         ORDER BY occurrence DESC LIMIT 1"
-    )))
-    .bind(tenant_id)
-    .bind(campaign_id)
-    .bind(user_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
 /// Every journey of the user through the campaign, first first.
 pub async fn of_user(
     conn: &mut AnyConnection,
@@ -130,23 +142,6 @@ pub async fn of_user(
     )))
     .bind(tenant_id)
     .bind(campaign_id)
-    .bind(user_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(from_row).collect()
-}
-
-/// The user's journeys still under way, in any campaign.
-pub async fn active_of_user(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<Vec<JourneyRecord>, CampaignError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM journeys WHERE tenant_id = $1 AND user_id = $2 \
-         AND exited_at_us IS NULL ORDER BY campaign_id, occurrence"
-    )))
-    .bind(tenant_id)
     .bind(user_id)
     .fetch_all(conn)
     .await?;

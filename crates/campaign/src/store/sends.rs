@@ -1,9 +1,12 @@
 //! Sends and the decisions about them.
 
-use socialops_storage::{Backend, Row};
+use std::collections::{HashMap, HashSet};
+
+use socialops_storage::rows::{ColumnType, Rows};
+use socialops_storage::{Backend, Row, SqlText};
 use sqlx::AnyConnection;
 
-use super::corrupt;
+use super::{UserKey, corrupt};
 use crate::domain::campaign::{Channel, Kind};
 use crate::domain::pressure::PastSend;
 use crate::error::CampaignError;
@@ -89,38 +92,86 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SendRecord, CampaignError> {
     })
 }
 
-/// Inserts a send not seen before; false (nothing written) if its key exists: the send was already
-/// made, so a redelivered message or a second replica never makes it twice.
-pub async fn insert_new(
+/// Inserts the sends whose keys are not taken, one statement per chunk, and returns the keys
+/// inserted: only those sends are new, so only they are published and recorded.
+pub async fn insert_new_all(
     conn: &mut AnyConnection,
-    send: &SendRecord,
-) -> Result<bool, CampaignError> {
-    Ok(sqlx::query(
-        "INSERT INTO sends (send_key, tenant_id, campaign_id, user_id, step_id, occurrence, \
-         variant_id, channel, kind, body, state, rule, first_ready_at_us, due_at_us, decided_at_us, \
-         created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-         ON CONFLICT (send_key) DO NOTHING",
+    sends: &[SendRecord],
+) -> Result<HashSet<String>, CampaignError> {
+    let mut inserted = HashSet::with_capacity(sends.len());
+    if sends.is_empty() {
+        return Ok(inserted);
+    }
+    use ColumnType::{Int, Text};
+    let mut rows = Rows::new(&[
+        Text, Text, Text, Text, Text, Int, Text, Text, Text, Text, Text, Text, Int, Int, Int, Int,
+    ]);
+    for send in sends {
+        rows.push(send.send_key.as_str())
+            .push(send.tenant_id.as_str())
+            .push(send.campaign_id.as_str())
+            .push(send.user_id.as_str())
+            .push(send.step_id.as_str())
+            .push(i64::from(send.occurrence))
+            .push(send.variant_id.as_str())
+            .push(send.channel.as_str())
+            .push(send.kind.as_str())
+            .push(send.body.as_str())
+            .push(send.state.as_str())
+            .push(super::text(send.rule.as_deref()))
+            .push(send.first_ready_at_us)
+            .push(send.due_at_us)
+            .push(send.decided_at_us)
+            .push(send.created_at_us);
+    }
+    let backend = Backend::of(conn);
+    for chunk in rows.chunks(backend) {
+        let mut sql = SqlText::new(backend, &format!("INSERT INTO sends ({COLUMNS}) "));
+        chunk.push_source(&mut sql);
+        sql.push(" ON CONFLICT (send_key) DO NOTHING RETURNING send_key");
+        for row in chunk
+            .bind(backend, sqlx::query(sql.into_sql()))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            inserted.insert(row.try_get(0)?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// The named users' sends published at or after `since_us`, oldest first, by user.
+pub async fn history_of_users(
+    conn: &mut AnyConnection,
+    keys: &[UserKey],
+    since_us: i64,
+) -> Result<HashMap<UserKey, Vec<PastSend>>, CampaignError> {
+    let mut history: HashMap<UserKey, Vec<PastSend>> = HashMap::new();
+    if keys.is_empty() {
+        return Ok(history);
+    }
+    let rows = super::fetch_for_users(
+        conn,
+        keys,
+        "SELECT tenant_id, user_id, decided_at_us, channel, kind FROM sends WHERE ",
+        " AND state = 'sent' AND decided_at_us >= ",
+        Some(since_us),
+        " ORDER BY tenant_id, user_id, decided_at_us",
     )
-    .bind(&send.send_key)
-    .bind(&send.tenant_id)
-    .bind(&send.campaign_id)
-    .bind(&send.user_id)
-    .bind(&send.step_id)
-    .bind(i64::from(send.occurrence))
-    .bind(&send.variant_id)
-    .bind(send.channel.as_str())
-    .bind(send.kind.as_str())
-    .bind(&send.body)
-    .bind(send.state.as_str())
-    .bind(send.rule.as_deref())
-    .bind(send.first_ready_at_us)
-    .bind(send.due_at_us)
-    .bind(send.decided_at_us)
-    .bind(send.created_at_us)
-    .execute(conn)
-    .await?
-    .rows_affected()
-        > 0)
+    .await?;
+    for row in &rows {
+        let channel: String = row.try_get(3)?;
+        let kind: String = row.try_get(4)?;
+        history
+            .entry((row.try_get(0)?, row.try_get(1)?))
+            .or_default()
+            .push(PastSend {
+                at: crate::time::from_micros(row.try_get(2)?),
+                channel: channel.parse().map_err(|e| corrupt("send channel", e))?,
+                kind: kind.parse().map_err(|e| corrupt("send kind", e))?,
+            });
+    }
+    Ok(history)
 }
 
 /// Records the decision on a send. Only a send not yet sent or dropped changes, so a decision made
@@ -146,34 +197,6 @@ pub async fn decide(
     .await?
     .rows_affected()
         > 0)
-}
-
-/// The user's sends published at or after `since_us`, oldest first: the history the pressure rules
-/// read.
-pub async fn history(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    user_id: &str,
-    since_us: i64,
-) -> Result<Vec<PastSend>, CampaignError> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT decided_at_us, channel, kind FROM sends WHERE tenant_id = $1 AND user_id = $2 \
-         AND state = 'sent' AND decided_at_us >= $3 ORDER BY decided_at_us",
-    )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(since_us)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|(at_us, channel, kind)| {
-            Ok(PastSend {
-                at: crate::time::from_micros(at_us),
-                channel: channel.parse().map_err(|e| corrupt("send channel", e))?,
-                kind: kind.parse().map_err(|e| corrupt("send kind", e))?,
-            })
-        })
-        .collect()
 }
 
 /// Delayed sends now due, oldest first; on PostgreSQL skipping rows another sweep holds.
@@ -278,28 +301,34 @@ pub struct DecisionRecord {
     pub at_us: i64,
 }
 
-pub async fn record_decision(
+/// Records decisions in their order, one statement for all.
+pub async fn record_decisions(
     conn: &mut AnyConnection,
-    tenant_id: &str,
-    campaign_id: &str,
-    user_id: &str,
-    decision: &DecisionRecord,
+    decisions: &[(&str, &str, &str, &DecisionRecord)],
 ) -> Result<(), CampaignError> {
-    sqlx::query(
+    if decisions.is_empty() {
+        return Ok(());
+    }
+    use ColumnType::{Int, Text};
+    let mut rows = Rows::new(&[Text, Text, Text, Text, Text, Text, Text, Text, Int, Int]);
+    for (tenant_id, campaign_id, user_id, decision) in decisions {
+        rows.push(*tenant_id)
+            .push(*campaign_id)
+            .push(*user_id)
+            .push(super::text(decision.send_key.as_deref()))
+            .push(super::text(decision.step_id.as_deref()))
+            .push(decision.outcome.as_str())
+            .push(super::text(decision.rule.as_deref()))
+            .push(super::text(decision.detail.as_deref()))
+            .push(decision.until_us)
+            .push(decision.at_us);
+    }
+    rows.insert(
+        conn,
         "INSERT INTO decisions (tenant_id, campaign_id, user_id, send_key, step_id, outcome, rule, \
-         detail, until_us, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         detail, until_us, at_us) ",
+        "",
     )
-    .bind(tenant_id)
-    .bind(campaign_id)
-    .bind(user_id)
-    .bind(decision.send_key.as_deref())
-    .bind(decision.step_id.as_deref())
-    .bind(&decision.outcome)
-    .bind(decision.rule.as_deref())
-    .bind(decision.detail.as_deref())
-    .bind(decision.until_us)
-    .bind(decision.at_us)
-    .execute(conn)
     .await?;
     Ok(())
 }

@@ -1,9 +1,13 @@
 //! What the campaign knows of a user: time zone, stage and tier as last announced, activity by local
 //! hour, and whether they have ordered.
 
+use std::collections::HashMap;
+
+use socialops_storage::rows::{ColumnType, Rows};
+use socialops_storage::{Backend, Row};
 use sqlx::AnyConnection;
 
-use super::corrupt;
+use super::{UserKey, corrupt};
 use crate::domain::definition::{Stage, Tier};
 use crate::domain::pressure::HourHistogram;
 use crate::error::CampaignError;
@@ -52,74 +56,89 @@ fn from_row(row: UserRow) -> Result<UserRecord, CampaignError> {
     })
 }
 
-/// The user's record; a user never seen is the default.
-pub async fn get(
+/// Every named user's record, created when never seen, in three statements for the whole set. On
+/// PostgreSQL the rows stay locked until the transaction ends: everything deciding sends for these
+/// users waits for the holder, so two deciders never both see room under a cap; rows are locked
+/// in `(tenant, user)` order, so two batches never deadlock on each other. (SQLite has one writer.)
+pub async fn lock_all(
     conn: &mut AnyConnection,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<UserRecord, CampaignError> {
-    let row: Option<UserRow> = sqlx::query_as(
-        "SELECT time_zone, stage, tier, hours, first_order_at_us FROM users \
-         WHERE tenant_id = $1 AND user_id = $2",
+    keys: &[UserKey],
+) -> Result<HashMap<UserKey, UserRecord>, CampaignError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut rows = Rows::new(&[ColumnType::Text, ColumnType::Text]);
+    for (tenant_id, user_id) in keys {
+        rows.push(tenant_id.as_str()).push(user_id.as_str());
+    }
+    rows.insert(
+        conn,
+        "INSERT INTO users (tenant_id, user_id) ",
+        " ON CONFLICT (tenant_id, user_id) DO NOTHING",
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .fetch_optional(conn)
     .await?;
-    row.map_or_else(|| Ok(UserRecord::default()), from_row)
-}
-
-/// The user's record, locked until the transaction ends: everything deciding sends for this user
-/// waits for the holder, so two deciders never both see room under a cap. (SQLite has one writer.)
-pub async fn lock(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<UserRecord, CampaignError> {
-    sqlx::query(
-        "INSERT INTO users (tenant_id, user_id) VALUES ($1, $2) \
-         ON CONFLICT (tenant_id, user_id) DO NOTHING",
-    )
-    .bind(tenant_id)
-    .bind(user_id)
-    .execute(&mut *conn)
-    .await?;
-    let lock = match socialops_storage::Backend::of(conn) {
-        socialops_storage::Backend::Postgres => " FOR UPDATE",
-        socialops_storage::Backend::Sqlite => "",
+    let lock = match Backend::of(conn) {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
     };
-    let row: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT time_zone, stage, tier, hours, first_order_at_us FROM users \
-         WHERE tenant_id = $1 AND user_id = $2{lock}"
-    )))
-    .bind(tenant_id)
-    .bind(user_id)
-    .fetch_one(conn)
+    let found = super::fetch_for_users(
+        conn,
+        keys,
+        "SELECT time_zone, stage, tier, hours, first_order_at_us, tenant_id, user_id FROM users \
+         WHERE ",
+        " ORDER BY tenant_id, user_id",
+        None,
+        lock,
+    )
     .await?;
-    from_row(row)
+    let mut users = HashMap::with_capacity(found.len());
+    for row in &found {
+        let record = from_row((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        ))?;
+        users.insert((row.try_get(5)?, row.try_get(6)?), record);
+    }
+    Ok(users)
 }
 
-pub async fn save(
+/// Writes the users' records, one statement for all.
+pub async fn save_all(
     conn: &mut AnyConnection,
-    tenant_id: &str,
-    user_id: &str,
-    user: &UserRecord,
+    users: &[(&UserKey, &UserRecord)],
 ) -> Result<(), CampaignError> {
-    let hours = serde_json::to_string(&user.hours.0).map_err(|e| corrupt("user hours", e))?;
-    sqlx::query(
-        "INSERT INTO users (tenant_id, user_id, time_zone, stage, tier, hours, first_order_at_us) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
-         time_zone = excluded.time_zone, stage = excluded.stage, tier = excluded.tier, \
-         hours = excluded.hours, first_order_at_us = excluded.first_order_at_us",
+    if users.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Rows::new(&[
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Int,
+    ]);
+    for ((tenant_id, user_id), user) in users {
+        let hours = serde_json::to_string(&user.hours.0).map_err(|e| corrupt("user hours", e))?;
+        rows.push(tenant_id.as_str())
+            .push(user_id.as_str())
+            .push(super::text(user.time_zone.as_deref()))
+            .push(super::text(user.stage.map(|s| s.as_str())))
+            .push(super::text(user.tier.map(|t| t.as_str())))
+            .push(hours)
+            .push(user.first_order_at_us);
+    }
+    rows.insert(
+        conn,
+        "INSERT INTO users (tenant_id, user_id, time_zone, stage, tier, hours, first_order_at_us) ",
+        " ON CONFLICT (tenant_id, user_id) DO UPDATE SET time_zone = excluded.time_zone, \
+         stage = excluded.stage, tier = excluded.tier, hours = excluded.hours, \
+         first_order_at_us = excluded.first_order_at_us",
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(user.time_zone.as_deref())
-    .bind(user.stage.map(|s| s.as_str()))
-    .bind(user.tier.map(|t| t.as_str()))
-    .bind(hours)
-    .bind(user.first_order_at_us)
-    .execute(conn)
     .await?;
     Ok(())
 }
