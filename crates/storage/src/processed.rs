@@ -59,7 +59,9 @@ pub const FORGET_LOCK: (i32, i32) = (0x5052_4F43, 0);
 /// once), so their deletes never queue behind each other's row locks.
 pub async fn forget_processed(db: &Db, before_us: i64) -> Result<u64, sqlx::Error> {
     let (class, key) = FORGET_LOCK;
-    let Some(_forgetting) = db.try_exclusive(class, key).await? else {
+    // On a session of its own: the deletes need the pool's connections, and the relay's leader
+    // lock may hold one of a small pool's for good.
+    let Some(_forgetting) = db.try_exclusive_beside_pool(class, key).await? else {
         return Ok(0);
     };
     let mut forgotten = 0;

@@ -155,7 +155,10 @@ impl OutboxRelay {
             *leader = None;
         }
         if leader.is_none() {
-            *leader = self.db.try_exclusive(RELAY_LOCK_CLASS, 0).await?;
+            *leader = self
+                .db
+                .try_exclusive_beside_pool(RELAY_LOCK_CLASS, 0)
+                .await?;
         }
         if leader.is_none() {
             return Ok(0);
