@@ -10,7 +10,10 @@
 //! 3. latency under background traffic: while comments from other tenants arrive on the events
 //!    topic at `background_rate`, probes alternate a segment-enter change for a new user (until its
 //!    send is read from `socialops.campaigns.v1`) and a direct message that matches a FAQ entry
-//!    (until its reply is read there).
+//!    (until its reply is read there);
+//! 4. a one-shot launch: a campaign whose entry is a launch starts with `launch_members` members
+//!    (as the segmentation service would list them), and the clock runs from the start call until
+//!    every member's send is read back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +60,9 @@ pub struct CampaignArgs {
     /// Latency probes, half segment entries and half FAQ questions, one every 20 ms.
     #[arg(long, default_value_t = 400)]
     pub probes: usize,
+    /// Members of the one-shot launch (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub launch_members: usize,
 }
 
 const TENANT: &str = "bench-campaign";
@@ -107,6 +113,21 @@ id = "a"
 type = "send"
 id = "hello"
 text = "欢迎加入会员，新人礼已到账。"
+"#;
+
+const LAUNCH: &str = r#"
+name = "Bench launch"
+channel = "push"
+kind = "content"
+entry = { type = "launch", segment_id = "bench-launch" }
+
+[[variants]]
+id = "a"
+
+[[steps]]
+type = "send"
+id = "hello"
+text = "新品上市，会员先享。"
 "#;
 
 pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
@@ -255,6 +276,52 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
             quantile(0.5),
             quantile(0.99),
             quantile(1.0)
+        );
+    }
+
+    // 4. A one-shot launch.
+    if args.launch_members > 0 {
+        let spec = parse(LAUNCH, Format::Toml).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let launch = running
+            .engine
+            .create_campaign(TENANT, format!("launch-{run_id}"), spec)
+            .await?;
+        let members: Vec<String> = (0..args.launch_members)
+            .map(|i| format!("l{i:07}"))
+            .collect();
+        let started = Instant::now();
+        running
+            .engine
+            .start(
+                &Change {
+                    tenant_id: TENANT,
+                    campaign_id: &launch.campaign_id,
+                    actor: "bench",
+                    reason: "bench",
+                },
+                &members,
+            )
+            .await?;
+        let queued = started.elapsed();
+        let mut read = 0;
+        while read < args.launch_members {
+            let received = tokio::time::timeout(Duration::from_secs(120), reader.recv())
+                .await
+                .with_context(|| format!("{read} launch sends read, then none for 120 s"))??;
+            let outcome = CampaignOutcome::decode(received.payload().unwrap_or_default())?;
+            if let Some(campaign_outcome::Outcome::Send(send)) = outcome.outcome
+                && send.campaign_id == launch.campaign_id
+            {
+                read += 1;
+            }
+        }
+        let took = started.elapsed();
+        println!(
+            "launch to {} members: start call {:.1} s, every send read after {:.1} s ({:.0} decisions/s)",
+            args.launch_members,
+            queued.as_secs_f64(),
+            took.as_secs_f64(),
+            args.launch_members as f64 / took.as_secs_f64()
         );
     }
 

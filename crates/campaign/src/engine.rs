@@ -127,6 +127,22 @@ impl Engine {
     }
 }
 
+/// Records the messages' ids, `(tenant, id)`, as processed and tells message by message whether it
+/// is seen for the first time: only those take effect, so a redelivered message changes nothing.
+pub(crate) async fn first_seen<'a>(
+    conn: &mut AnyConnection,
+    ids: impl IntoIterator<Item = (&'a str, String)>,
+    now_us: i64,
+) -> Result<Vec<bool>, CampaignError> {
+    let ids: Vec<(&str, String)> = ids.into_iter().collect();
+    let refs: Vec<(&str, &str)> = ids.iter().map(|(t, k)| (*t, k.as_str())).collect();
+    let mut new = socialops_storage::processed::mark_processed(conn, &refs, now_us).await?;
+    Ok(ids
+        .into_iter()
+        .map(|(tenant, id)| new.remove(&(tenant.to_owned(), id)))
+        .collect())
+}
+
 /// What one transaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {

@@ -5,12 +5,11 @@
 //! lost, and go out on resume.
 
 use socialops_proto::alerts::v1::{AlertKind, CrisisAlert, CrisisState};
-use socialops_storage::processed;
 use sqlx::AnyConnection;
 
 use crate::domain::campaign::{Kind, Status};
 use crate::domain::tenant::{Severity, TenantSettings};
-use crate::engine::{Batch, BatchOutcome, Engine};
+use crate::engine::{Batch, BatchOutcome, Engine, first_seen};
 use crate::error::CampaignError;
 use crate::store::campaigns::{self, Pause};
 use crate::store::{sends, tenants};
@@ -27,15 +26,13 @@ impl Engine {
         let now = self.now();
         let mut batch = Batch::new(now);
         let mut tx = self.store.db().begin_write().await?;
-        let keys: Vec<(&str, String)> = alerts
+        let ids = alerts
             .iter()
-            .map(|a| (a.tenant_id.as_str(), format!("alert:{}", a.alert_id)))
-            .collect();
-        let refs: Vec<(&str, &str)> = keys.iter().map(|(t, k)| (*t, k.as_str())).collect();
-        let mut new = processed::mark_processed(&mut tx, &refs, batch.now_us).await?;
+            .map(|a| (a.tenant_id.as_str(), format!("alert:{}", a.alert_id)));
+        let fresh = first_seen(&mut tx, ids, batch.now_us).await?;
         let mut touched = std::collections::BTreeSet::new();
-        for (alert, (tenant, key)) in alerts.iter().zip(&keys) {
-            if !new.remove(&((*tenant).to_owned(), key.clone())) {
+        for (alert, fresh) in alerts.iter().zip(fresh) {
+            if !fresh {
                 continue;
             }
             let Some(severity) = Severity::from_code(i64::from(alert.severity)) else {

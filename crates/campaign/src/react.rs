@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use socialops_proto::events::v1::{SocialEvent, social_event::Payload};
 use socialops_proto::profiles::v1::{ProfileChange, profile_change::Change};
-use socialops_storage::processed;
 use sqlx::AnyConnection;
 
 use crate::domain::definition::{EventFact, EventType, Stage, Tier};
 use crate::domain::journey::{self, Observation};
-use crate::engine::{Batch, BatchOutcome, Engine, time_zone};
+use crate::engine::{Batch, BatchOutcome, Engine, first_seen, time_zone};
 use crate::error::CampaignError;
 use crate::store::tenants;
 use crate::store::users::UserRecord;
@@ -108,15 +107,13 @@ impl Engine {
     ) -> Result<BatchOutcome, CampaignError> {
         let now = self.now();
         let mut tx = self.store.db().begin_write().await?;
-        let keys: Vec<(&str, String)> = changes
+        let ids = changes
             .iter()
-            .map(|c| (c.tenant_id.as_str(), format!("profile:{}", c.change_id)))
-            .collect();
-        let refs: Vec<(&str, &str)> = keys.iter().map(|(t, k)| (*t, k.as_str())).collect();
-        let mut new = processed::mark_processed(&mut tx, &refs, micros(now)).await?;
+            .map(|c| (c.tenant_id.as_str(), format!("profile:{}", c.change_id)));
+        let fresh = first_seen(&mut tx, ids, micros(now)).await?;
         let mut by_user: BTreeMap<(String, String), UserMessages> = BTreeMap::new();
-        for (change, (tenant, key)) in changes.iter().zip(&keys) {
-            if !new.remove(&((*tenant).to_owned(), key.clone())) {
+        for (change, fresh) in changes.iter().zip(fresh) {
+            if !fresh {
                 continue;
             }
             let Some(said) = said_of_change(change) else {
@@ -141,15 +138,13 @@ impl Engine {
     ) -> Result<BatchOutcome, CampaignError> {
         let now = self.now();
         let mut tx = self.store.db().begin_write().await?;
-        let keys: Vec<(&str, String)> = events
+        let ids = events
             .iter()
-            .map(|e| (e.tenant_id.as_str(), format!("event:{}", e.event_id)))
-            .collect();
-        let refs: Vec<(&str, &str)> = keys.iter().map(|(t, k)| (*t, k.as_str())).collect();
-        let mut new = processed::mark_processed(&mut tx, &refs, micros(now)).await?;
+            .map(|e| (e.tenant_id.as_str(), format!("event:{}", e.event_id)));
+        let fresh = first_seen(&mut tx, ids, micros(now)).await?;
         let mut by_user: BTreeMap<(String, String), UserMessages> = BTreeMap::new();
-        for (event, (tenant, key)) in events.iter().zip(&keys) {
-            if event.user_id.is_empty() || !new.remove(&((*tenant).to_owned(), key.clone())) {
+        for (event, fresh) in events.iter().zip(fresh) {
+            if event.user_id.is_empty() || !fresh {
                 continue;
             }
             let at =

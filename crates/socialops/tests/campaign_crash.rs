@@ -2,15 +2,13 @@
 //! due send is published, none is decided twice, and only sends whose publication was not yet
 //! confirmed can appear on the topic again (with the same send key).
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::Child;
+use std::time::Duration;
 
 use prost::Message as _;
-use rdkafka::Message as _;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use socialops_auth::TokenStore;
@@ -24,6 +22,7 @@ use socialops_proto::profiles::v1::profile_change::Change as ProfileChangeKind;
 use socialops_proto::profiles::v1::{ProfileChange, SegmentEntered};
 use socialops_storage::testing::required_env;
 use socialops_storage::{DatabaseConfig, Db, Row};
+use support::{wait_until, watch};
 use tokio_util::sync::CancellationToken;
 
 const NUM_USERS: usize = 3_000;
@@ -52,67 +51,28 @@ text = "欢迎加入会员"
 "#;
 
 fn serve(kafka: &str, topics: &Topics, database_url: &str, group: &str) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_socialops"));
-    command
-        .args(["serve", "campaign"])
-        .env("SOCIALOPS_KAFKA__BOOTSTRAP_SERVERS", kafka)
-        .env("DATABASE_URL", database_url)
-        .env("SOCIALOPS_CAMPAIGN__GRPC_LISTEN", "127.0.0.1:0")
-        .env("SOCIALOPS_CAMPAIGN__CONSUMER_GROUP", group)
-        .env("SOCIALOPS_CAMPAIGN__CONSUME_BATCH", "100")
-        .env("SOCIALOPS_CAMPAIGN__SWEEP_BATCH", "100")
-        .env("SOCIALOPS_CAMPAIGN__RELAY_BATCH", RELAY_BATCH.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    for (name, topic) in [
-        ("RAW", &topics.raw),
-        ("EVENTS", &topics.events),
-        ("DLQ", &topics.dlq),
-        ("PROFILES", &topics.profiles),
-        ("CAMPAIGNS", &topics.campaigns),
-        ("ALERTS", &topics.alerts),
-        ("PRIVACY", &topics.privacy),
-    ] {
-        command.env(format!("SOCIALOPS_TOPICS__{name}"), topic);
-    }
-    command.spawn().expect("socialops binary starts")
+    support::serve(
+        "campaign",
+        kafka,
+        topics,
+        database_url,
+        &[
+            ("CONSUMER_GROUP", group.into()),
+            ("CONSUME_BATCH", "100".into()),
+            ("SWEEP_BATCH", "100".into()),
+            ("RELAY_BATCH", RELAY_BATCH.to_string()),
+        ],
+    )
 }
 
-/// Every send key on the campaigns topic, with how many times it was seen, updated live.
-fn watch(kafka: &str, topic: &str) -> Arc<Mutex<HashMap<String, usize>>> {
-    let seen = Arc::new(Mutex::new(HashMap::new()));
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka)
-        .set("group.id", format!("crash-watch-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let message = match consumer.recv().await {
-                Ok(message) => message,
-                Err(error) => {
-                    eprintln!("watch consumer: {error}");
-                    continue;
-                }
-            };
-            let outcome = CampaignOutcome::decode(message.payload().unwrap_or_default())
-                .expect("campaign outcome");
-            if let Some(Outcome::Send(send)) = outcome.outcome {
-                *sink.lock().unwrap().entry(send.send_key).or_insert(0) += 1;
-            }
-        }
-    });
-    seen
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// The send key of a send on the campaigns topic.
+fn send_key(payload: &[u8]) -> Option<String> {
+    match CampaignOutcome::decode(payload)
+        .expect("campaign outcome")
+        .outcome
+    {
+        Some(Outcome::Send(send)) => Some(send.send_key),
+        _ => None,
     }
 }
 
@@ -222,7 +182,7 @@ async fn sigkill_mid_schedule_sends_each_due_message_once() {
         delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
     }
 
-    let published = watch(&kafka, &topics.campaigns);
+    let published = watch(&kafka, &topics.campaigns, send_key);
     let mut first = serve(&kafka, &topics, &database_url, &group);
     wait_until("the first sends", Duration::from_secs(180), || {
         published.lock().unwrap().len() >= 300

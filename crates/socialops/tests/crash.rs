@@ -2,15 +2,13 @@
 //! event reaches `socialops.events.v1`, nothing is stored twice, and only events whose delivery was not
 //! yet confirmed can be published again.
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::Child;
+use std::time::Duration;
 
 use prost::Message as _;
-use rdkafka::Message as _;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use socialops_bus::{KafkaConfig, Topics};
@@ -19,35 +17,32 @@ use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{Comment, Platform, SocialEvent};
 use socialops_storage::testing::required_env;
 use socialops_storage::{DatabaseConfig, Db, Row};
+use support::{wait_until, watch};
 
 const NUM_EVENTS: usize = 30_000;
 const RELAY_BATCH: usize = 500;
 
 fn serve(kafka: &str, topics: &Topics, database_url: &str, group: &str) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_socialops"));
-    command
-        .args(["serve", "ingestion"])
-        .env("SOCIALOPS_KAFKA__BOOTSTRAP_SERVERS", kafka)
-        .env("DATABASE_URL", database_url)
-        .env("SOCIALOPS_INGESTION__ALIAS_KEY", "crash-test")
-        .env("SOCIALOPS_INGESTION__GRPC_LISTEN", "127.0.0.1:0")
-        .env("SOCIALOPS_INGESTION__CONSUMER_GROUP", group)
-        .env("SOCIALOPS_INGESTION__CONSUME_BATCH", "250")
-        .env("SOCIALOPS_INGESTION__RELAY_BATCH", RELAY_BATCH.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    for (name, topic) in [
-        ("RAW", &topics.raw),
-        ("EVENTS", &topics.events),
-        ("DLQ", &topics.dlq),
-        ("PROFILES", &topics.profiles),
-        ("CAMPAIGNS", &topics.campaigns),
-        ("ALERTS", &topics.alerts),
-        ("PRIVACY", &topics.privacy),
-    ] {
-        command.env(format!("SOCIALOPS_TOPICS__{name}"), topic);
-    }
-    command.spawn().expect("socialops binary starts")
+    support::serve(
+        "ingestion",
+        kafka,
+        topics,
+        database_url,
+        &[
+            ("ALIAS_KEY", "crash-test".into()),
+            ("CONSUMER_GROUP", group.into()),
+            ("CONSUME_BATCH", "250".into()),
+            ("RELAY_BATCH", RELAY_BATCH.to_string()),
+        ],
+    )
+}
+
+fn event_id(payload: &[u8]) -> Option<String> {
+    Some(
+        SocialEvent::decode(payload)
+            .expect("canonical event")
+            .event_id,
+    )
 }
 
 fn event(i: usize) -> SocialEvent {
@@ -72,42 +67,6 @@ fn event(i: usize) -> SocialEvent {
     }
 }
 
-/// Every message on the topic, as (event id → times seen), updated live.
-fn watch(kafka: &str, topic: &str) -> Arc<Mutex<HashMap<String, usize>>> {
-    let seen = Arc::new(Mutex::new(HashMap::new()));
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka)
-        .set("group.id", format!("crash-watch-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let message = match consumer.recv().await {
-                Ok(message) => message,
-                Err(error) => {
-                    eprintln!("watch consumer: {error}");
-                    continue;
-                }
-            };
-            let event = SocialEvent::decode(message.payload().unwrap_or_default())
-                .expect("canonical event");
-            *sink.lock().unwrap().entry(event.event_id).or_insert(0) += 1;
-        }
-    });
-    seen
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_loses_nothing_and_stores_nothing_twice() {
     let (Some(kafka), Some(admin_url)) = (
@@ -125,7 +84,7 @@ async fn sigkill_mid_stream_loses_nothing_and_stores_nothing_twice() {
         .await
         .unwrap();
     let group = format!("crash-{suffix}");
-    let published = watch(&kafka, &topics.events);
+    let published = watch(&kafka, &topics.events, event_id);
 
     // One record per produce batch: tansu 0.6 serves no fetch that starts inside a multi-record batch,
     // so a group whose committed offset fell inside one would stall after the restart.
