@@ -17,6 +17,10 @@ use crate::time::micros;
 /// How long one tick keeps working through a backlog before it lets the next tick come.
 const TICK_BUDGET: Duration = Duration::from_secs(2);
 
+/// Queued members a sweep step enters, as a multiple of its batch: entering a member adds rows to
+/// the step's statements, not statements of its own.
+const QUEUED_PER_BATCH: usize = 4;
+
 /// How often processed message ids older than the deduplication window are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
 
@@ -60,7 +64,7 @@ impl Engine {
         let mut handled = self.wake_due(limit).await?;
         handled += self.redecide_due(limit).await?;
         handled += self.fire_entries(limit).await?;
-        handled += self.enter_queued(limit).await?;
+        handled += self.enter_queued(limit * QUEUED_PER_BATCH).await?;
         Ok(handled)
     }
 
