@@ -412,6 +412,7 @@ pub async fn add_launch_members(
     campaign_id: &str,
     user_ids: &[String],
 ) -> Result<(), CampaignError> {
+    restart_queue(conn, tenant_id, campaign_id).await?;
     for chunk in user_ids.chunks(5_000) {
         let mut sql = socialops_storage::SqlText::new(
             socialops_storage::Backend::of(conn),
@@ -428,43 +429,106 @@ pub async fn add_launch_members(
     Ok(())
 }
 
-/// Takes up to `limit` members of a launch out of its queue.
+/// Takes the next `limit` members of a launch's queue, in user order after the campaign's
+/// `launch_cursor`, and moves the cursor past them; the queue's rows go once it is worked through.
+/// Reading from the cursor costs the same at the millionth member as at the first, where deleting
+/// each batch would leave the next read to step over every row deleted before it. On PostgreSQL the
+/// campaign's row stays locked until the transaction ends, so two sweeps never take the same members.
 pub async fn take_launch_members(
     conn: &mut AnyConnection,
     tenant_id: &str,
     campaign_id: &str,
     limit: usize,
 ) -> Result<Vec<String>, CampaignError> {
+    let lock = match socialops_storage::Backend::of(conn) {
+        socialops_storage::Backend::Postgres => " FOR UPDATE",
+        socialops_storage::Backend::Sqlite => "",
+    };
+    let cursor: Option<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT launch_cursor FROM campaigns WHERE tenant_id = $1 AND campaign_id = $2{lock}"
+    )))
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let cursor = cursor.flatten().unwrap_or_default();
     let users: Vec<String> = sqlx::query_scalar(
         "SELECT user_id FROM launch_members WHERE tenant_id = $1 AND campaign_id = $2 \
-         ORDER BY user_id LIMIT $3",
+         AND user_id > $3 ORDER BY user_id LIMIT $4",
     )
     .bind(tenant_id)
     .bind(campaign_id)
+    .bind(&cursor)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&mut *conn)
     .await?;
-    if let Some(last) = users.last() {
-        sqlx::query(
-            "DELETE FROM launch_members WHERE tenant_id = $1 AND campaign_id = $2 AND user_id <= $3",
+    if users.len() < limit {
+        // Worked through: the queue is emptied and the cursor starts again.
+        sqlx::query("DELETE FROM launch_members WHERE tenant_id = $1 AND campaign_id = $2")
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .execute(&mut *conn)
+            .await?;
+        set_launch_cursor(conn, tenant_id, campaign_id, None).await?;
+    } else {
+        set_launch_cursor(
+            conn,
+            tenant_id,
+            campaign_id,
+            users.last().map(String::as_str),
         )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(last)
-        .execute(conn)
         .await?;
     }
     Ok(users)
 }
 
-/// Campaigns with members still queued to enter, at most `limit`.
+async fn set_launch_cursor(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    campaign_id: &str,
+    cursor: Option<&str>,
+) -> Result<(), CampaignError> {
+    sqlx::query(
+        "UPDATE campaigns SET launch_cursor = $1 WHERE tenant_id = $2 AND campaign_id = $3",
+    )
+    .bind(cursor)
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Before members are queued again: the members already entered leave the queue and the cursor
+/// starts from the beginning, so a member queued anew enters again and none still waiting is lost.
+async fn restart_queue(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    campaign_id: &str,
+) -> Result<(), CampaignError> {
+    sqlx::query(
+        "DELETE FROM launch_members WHERE tenant_id = $1 AND campaign_id = $2 AND user_id <= \
+         (SELECT launch_cursor FROM campaigns WHERE tenant_id = $3 AND campaign_id = $4)",
+    )
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .execute(&mut *conn)
+    .await?;
+    set_launch_cursor(conn, tenant_id, campaign_id, None).await
+}
+
+/// Running campaigns with members still queued to enter, at most `limit`.
 pub async fn with_queued_members(
     conn: &mut AnyConnection,
     limit: usize,
 ) -> Result<Vec<(String, String)>, CampaignError> {
     Ok(sqlx::query_as(
-        "SELECT DISTINCT tenant_id, campaign_id FROM launch_members ORDER BY tenant_id, campaign_id \
-         LIMIT $1",
+        "SELECT c.tenant_id, c.campaign_id FROM campaigns c WHERE c.status = 'running' \
+         AND EXISTS (SELECT 1 FROM launch_members m WHERE m.tenant_id = c.tenant_id \
+         AND m.campaign_id = c.campaign_id AND m.user_id > COALESCE(c.launch_cursor, '')) \
+         ORDER BY c.tenant_id, c.campaign_id LIMIT $1",
     )
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(conn)
@@ -478,6 +542,7 @@ pub async fn queue_segment_members(
     campaign_id: &str,
     segment_id: &str,
 ) -> Result<u64, CampaignError> {
+    restart_queue(conn, tenant_id, campaign_id).await?;
     Ok(sqlx::query(
         "INSERT INTO launch_members (tenant_id, campaign_id, user_id) \
          SELECT tenant_id, $1, user_id FROM segment_members WHERE tenant_id = $2 AND segment_id = $3 \

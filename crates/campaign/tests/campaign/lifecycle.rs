@@ -5,6 +5,8 @@ use socialops_proto::campaign::v1::{
     SetSettingsRequest, Settings, ValidateDefinitionRequest,
 };
 use socialops_proto::privacy::v1::ErasureRequest;
+use socialops_proto::profiles::v1::SegmentLeft;
+use socialops_proto::profiles::v1::profile_change::Change;
 use tonic::Code;
 
 use crate::support::*;
@@ -308,4 +310,73 @@ async fn erasure_removes_journeys_and_sends() {
         .into_inner()
         .sends;
     assert!(sends.is_empty());
+}
+
+const LAUNCH: &str = r#"
+name = "Spring launch"
+channel = "push"
+kind = "content"
+entry = { type = "launch", segment_id = "vip" }
+
+[[variants]]
+id = "a"
+
+[[steps]]
+type = "send"
+id = "hello"
+text = "新品上市，会员先享。"
+"#;
+
+/// A launch to a segment of 30 members, entered eight per sweep step: each member gets one send,
+/// and the queue is empty afterwards.
+async fn launch_reaches_each_member_once(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |config| config.sweep_batch = 2).await else {
+        return;
+    };
+    let members: Vec<String> = (0..30).map(|i| format!("member-{i:02}")).collect();
+    for member in &members {
+        app.entered_segment(member, "vip").await;
+    }
+    app.entered_segment("member-gone", "vip").await;
+    app.profile_change(
+        "member-gone",
+        Change::SegmentLeft(SegmentLeft {
+            segment_id: "vip".into(),
+            segment_name: "vip".into(),
+        }),
+    )
+    .await;
+    app.settle().await;
+    let campaign = app.launch(LAUNCH).await;
+    app.wait_sends("a send per member", members.len(), |s| {
+        s.campaign_id == campaign.id
+    })
+    .await;
+    app.sweep().await;
+    let sends: Vec<String> = app
+        .published()
+        .iter()
+        .filter(|s| s.campaign_id == campaign.id)
+        .map(user_of)
+        .collect();
+    let mut unique = sends.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique, members, "each member once, and only members");
+    assert_eq!(sends.len(), members.len(), "no member twice: {sends:?}");
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM launch_members")
+        .fetch_one(app.running().engine.store().db().pool())
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "the launch queue is worked through");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_reaches_each_member_once_on_sqlite() {
+    launch_reaches_each_member_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_reaches_each_member_once_on_postgres() {
+    launch_reaches_each_member_once(Backend::Postgres).await;
 }

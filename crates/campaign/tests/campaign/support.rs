@@ -54,14 +54,23 @@ impl Deref for TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with settings of the test's own.
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut CampaignConfig),
+) -> Option<TestApp> {
     let env = TestEnv::new()?;
-    let config = CampaignConfig {
+    let mut config = CampaignConfig {
         grpc_listen: "127.0.0.1:0".parse().unwrap(),
         database: Some(env.database(backend, "campaign_test").await?),
         consumer_group: env.consumer_group("campaign"),
         sweep_interval: Duration::from_millis(50),
         ..CampaignConfig::default()
     };
+    configure(&mut config);
     env.clock.set(NOON_US);
     env.create_topics(3).await;
     let deps = env.dependencies_on_clock();
