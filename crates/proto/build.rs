@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "socialops/sentiment/v1/sentiment.proto",
     "socialops/campaigns/v1/campaigns.proto",
     "socialops/campaign/v1/campaign.proto",
+    "socialops/campaign/v1/coupons.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,6 +2,7 @@
 //! accept review findings), then hands over to the engine.
 
 pub(crate) mod convert;
+pub mod coupons;
 
 use std::sync::Arc;
 
@@ -113,14 +114,17 @@ impl CampaignApi {
 }
 
 /// The caller, checked for `role`, and the caller's tenant.
-fn caller<T>(request: &Request<T>, role: Role) -> Result<(Principal, String), CampaignError> {
+pub(crate) fn caller<T>(
+    request: &Request<T>,
+    role: Role,
+) -> Result<(Principal, String), CampaignError> {
     let principal = principal(request)?.clone();
     principal.require(role)?;
     let tenant = principal.tenant_id.clone();
     Ok((principal, tenant))
 }
 
-fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, CampaignError> {
+pub(crate) fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, CampaignError> {
     if value.trim().is_empty() {
         Err(CampaignError::InvalidArgument(format!("{field}: required")))
     } else {
@@ -503,6 +507,17 @@ impl CampaignService for CampaignApi {
         }))
     }
 
+    async fn get_campaign_report(
+        &self,
+        request: Request<GetCampaignReportRequest>,
+    ) -> Result<Response<CampaignReport>, Status> {
+        let (_, tenant) = caller(&request, Role::Reader)?;
+        let id = required(&request.get_ref().campaign_id, "campaign_id")?;
+        Ok(Response::new(
+            self.engine.campaign_report(&tenant, id).await?,
+        ))
+    }
+
     async fn get_campaign_counts(
         &self,
         request: Request<GetCampaignCountsRequest>,
@@ -565,6 +580,7 @@ fn wire_settings(settings: &TenantSettings) -> Settings {
             .map(|s| s.as_str().to_owned())
             .unwrap_or_else(|| "never".into()),
         faq_cooldown_seconds: settings.faq_cooldown.as_secs(),
+        attribution_window_seconds: settings.attribution_window.as_secs(),
     }
 }
 
@@ -597,6 +613,10 @@ fn settings_of(wire: &Settings) -> Result<TenantSettings, CampaignError> {
         },
         faq_cooldown: match wire.faq_cooldown_seconds {
             0 => defaults.faq_cooldown,
+            n => std::time::Duration::from_secs(n),
+        },
+        attribution_window: match wire.attribution_window_seconds {
+            0 => defaults.attribution_window,
             n => std::time::Duration::from_secs(n),
         },
     })

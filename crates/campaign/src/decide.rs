@@ -9,7 +9,9 @@ use socialops_bus::OutgoingMessage;
 use socialops_proto::campaigns::v1 as wire;
 use sqlx::AnyConnection;
 
+use crate::coupons::IssueRequest;
 use crate::domain::campaign::Status;
+use crate::domain::coupon::Refusal;
 use crate::domain::pressure::{self, Candidate, Decision, PastSend, UserContext};
 use crate::engine::{Batch, Engine, decision, time_zone};
 use crate::error::CampaignError;
@@ -55,6 +57,45 @@ impl Verdict {
 }
 
 impl Engine {
+    /// Issues the code of a send whose step has a coupon action (the action's template is the
+    /// pool), under the send's key, and puts it in the message; or says why none can be issued.
+    async fn issue_for_send(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &mut Batch,
+        send: &SendRecord,
+        body: &mut wire::Send,
+    ) -> Result<Option<Refusal>, CampaignError> {
+        let Some(wire::action::Action::IssueCoupon(action)) =
+            body.action.as_ref().and_then(|a| a.action.as_ref())
+        else {
+            return Ok(None);
+        };
+        let request = IssueRequest {
+            tenant_id: &send.tenant_id,
+            pool_id: &action.template,
+            user_id: &send.user_id,
+            issue_key: send.send_key.clone(),
+            campaign_id: &send.campaign_id,
+            now_us: batch.now_us,
+        };
+        let mut outgoing = Vec::new();
+        let issued = self.issue_in(conn, &request, &mut outgoing).await?;
+        let announces = batch
+            .is_unstored(&send.send_key)
+            .then(|| send.send_key.clone());
+        batch
+            .outgoing
+            .extend(outgoing.into_iter().map(|m| (announces.clone(), m)));
+        Ok(match issued {
+            Ok(issued) => {
+                body.coupon_code = issued.coupon.code;
+                None
+            }
+            Err(refusal) => Some(refusal),
+        })
+    }
+
     /// Decides every send waiting in the batch, user by user in a fixed order (so that two
     /// transactions lock users in the same order), and queues what goes out.
     pub(crate) async fn decide_pending(
@@ -214,6 +255,14 @@ impl Engine {
         mut verdict: Verdict,
         history: &mut Vec<PastSend>,
     ) -> Result<(), CampaignError> {
+        let mut body: Option<wire::Send> = None;
+        if verdict.state == SendState::Sent {
+            body = Some(
+                serde_json::from_str(&send.body)
+                    .map_err(|e| CampaignError::Corrupt(format!("send {}: {e}", send.send_key)))?,
+            );
+        }
+        let mut spent = false;
         if verdict.state == SendState::Sent && send.campaign_id != crate::reply::FAQ_CAMPAIGN {
             let budget = match batch
                 .campaign(conn, &send.tenant_id, &send.campaign_id)
@@ -222,12 +271,22 @@ impl Engine {
                 Some(campaign) => campaign.spec.budget,
                 None => None,
             };
-            if budget.is_some()
-                && !campaigns::spend_budget(conn, &send.tenant_id, &send.campaign_id, budget)
-                    .await?
-            {
-                verdict = Verdict::dropped("budget", "the campaign's budget is spent".into());
+            if budget.is_some() {
+                spent = campaigns::spend_budget(conn, &send.tenant_id, &send.campaign_id, budget)
+                    .await?;
+                if !spent {
+                    verdict = Verdict::dropped("budget", "the campaign's budget is spent".into());
+                }
             }
+        }
+        if verdict.state == SendState::Sent
+            && let Some(body) = body.as_mut()
+            && let Some(refusal) = self.issue_for_send(conn, batch, &send, body).await?
+        {
+            if spent {
+                campaigns::unspend_budget(conn, &send.tenant_id, &send.campaign_id).await?;
+            }
+            verdict = Verdict::dropped("coupon", refusal.to_string());
         }
         let unstored = batch.is_unstored(&send.send_key);
         if !unstored
@@ -245,9 +304,9 @@ impl Engine {
             return Ok(());
         }
         let announces = unstored.then(|| send.send_key.clone());
-        if verdict.state == SendState::Sent {
-            let mut body: wire::Send = serde_json::from_str(&send.body)
-                .map_err(|e| CampaignError::Corrupt(format!("send {}: {e}", send.send_key)))?;
+        if verdict.state == SendState::Sent
+            && let Some(mut body) = body
+        {
             body.decided_at = Some(socialops_proto::timestamp(batch.now_us));
             let outcome = wire::CampaignOutcome {
                 tenant_id: send.tenant_id.clone(),

@@ -2,10 +2,12 @@
 
 pub mod assign;
 pub mod campaign;
+pub mod coupon;
 pub mod definition;
 pub mod faq;
 pub mod journey;
 pub mod matching;
 pub mod pressure;
 pub mod review;
+pub mod stats;
 pub mod tenant;

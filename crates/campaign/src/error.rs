@@ -11,5 +11,8 @@ socialops_service::service_error! {
         /// review findings, resuming a finished campaign …).
         #[error("{0}")]
         Precondition(String) => tonic::Code::FailedPrecondition,
+        /// A budget or limit used up: a coupon pool's count or value budget, a user's limit.
+        #[error("{0}")]
+        Exhausted(String) => tonic::Code::ResourceExhausted,
     }
 }

@@ -86,10 +86,12 @@ impl Engine {
         Ok(counts)
     }
 
-    /// Removes what the service holds of the user.
+    /// Removes what the service holds of the user; their orders stay in the totals under an
+    /// unlinkable id.
     pub async fn erase(&self, tenant_id: &str, user_id: &str) -> Result<u64, CampaignError> {
         let mut tx = self.store.db().begin_write().await?;
-        let removed = users::erase(&mut tx, tenant_id, user_id).await?;
+        let removed = users::erase(&mut tx, tenant_id, user_id).await?
+            + crate::store::attribution::anonymise(&mut tx, tenant_id, user_id).await?;
         tx.commit().await?;
         Ok(removed)
     }

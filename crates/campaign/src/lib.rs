@@ -1,14 +1,16 @@
 //! The campaign service: journeys triggered by segment, lifecycle, event and schedule entries, sends
 //! decided under the tenant's pressure rules and published exactly once, content review before a
-//! campaign starts, FAQ auto-replies, and crisis pauses.
+//! campaign starts, FAQ auto-replies, crisis pauses, and coupons.
 //!
 //! The doors are [`api`] (gRPC) and [`consume`] (Kafka); the use cases are [`react`], [`decide`],
-//! [`reply`], [`pause`], [`manage`], [`explain`] and [`sweep`], all on the [`engine::Engine`];
+//! [`reply`], [`pause`], [`manage`], [`explain`], [`coupons`] and [`sweep`], all on the [`engine::Engine`];
 //! [`domain`] decides without I/O and [`store`] remembers.
 
 pub mod api;
+pub mod attribute;
 pub mod config;
 pub mod consume;
+pub mod coupons;
 pub mod decide;
 pub mod domain;
 pub mod engine;
@@ -18,6 +20,7 @@ pub mod manage;
 pub mod pause;
 pub mod react;
 pub mod reply;
+pub mod report;
 pub mod segments;
 pub mod service;
 pub mod store;

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::domain::campaign::Status;
-use crate::domain::definition::{self, CampaignSpec, Entry, Format};
+use crate::domain::definition::{self, Action, CampaignSpec, Entry, Format, Step};
 use crate::domain::faq::{self, FaqEntry};
 use crate::domain::review::{ProductCategory, Reviewer};
 use crate::domain::tenant::TenantSettings;
@@ -209,6 +209,25 @@ impl Engine {
                 first.variant_id,
                 first.step_id
             )));
+        }
+        for step in &campaign.spec.steps {
+            if let Step::Send {
+                id,
+                action: Some(Action::Coupon { template }),
+                ..
+            } = step
+            {
+                match self.pool(change.tenant_id, template).await {
+                    Ok(_) => {}
+                    Err(CampaignError::NotFound(_)) => {
+                        return Err(CampaignError::Precondition(format!(
+                            "step {id}: no coupon pool {template}; create it \
+                             (CouponService.CreatePool) before starting"
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         let now = self.now();
         let to = match campaign.spec.window.as_ref().and_then(|w| w.start) {

@@ -10,6 +10,8 @@ use socialops_proto::events::v1::{SocialEvent, social_event::Payload};
 use socialops_proto::profiles::v1::{ProfileChange, profile_change::Change};
 use sqlx::AnyConnection;
 
+use crate::attribute::attributable;
+use crate::domain::coupon::RedeemRequest;
 use crate::domain::definition::{EventFact, EventType, Stage, Tier};
 use crate::domain::journey::{self, Observation};
 use crate::engine::{Batch, BatchOutcome, Engine, first_seen, time_zone};
@@ -91,6 +93,45 @@ fn event_type(payload: &Payload) -> Option<EventType> {
     })
 }
 
+/// What an event asks of the coupons: a code redeemed (by `coupon_redeemed`, or on `order_placed`),
+/// or an order refunded.
+enum CouponOp {
+    Redeem {
+        code: String,
+        order_id: String,
+        order_amount_cents: Option<i64>,
+        applied_cents: Option<i64>,
+    },
+    Refund {
+        order_id: String,
+        refunded_cents: i64,
+    },
+}
+
+fn coupon_op(payload: &Payload) -> Option<CouponOp> {
+    match payload {
+        Payload::OrderPlaced(order) if !order.coupon_code.is_empty() => Some(CouponOp::Redeem {
+            code: order.coupon_code.clone(),
+            order_id: order.order_id.clone(),
+            order_amount_cents: Some(order.amount_cents),
+            applied_cents: None,
+        }),
+        Payload::CouponRedeemed(redeemed) if !redeemed.coupon_code.is_empty() => {
+            Some(CouponOp::Redeem {
+                code: redeemed.coupon_code.clone(),
+                order_id: redeemed.order_id.clone(),
+                order_amount_cents: None,
+                applied_cents: Some(redeemed.discount_cents),
+            })
+        }
+        Payload::OrderRefunded(refund) if !refund.order_id.is_empty() => Some(CouponOp::Refund {
+            order_id: refund.order_id.clone(),
+            refunded_cents: refund.amount_cents,
+        }),
+        _ => None,
+    }
+}
+
 /// One user's messages of a batch, in their order.
 struct UserMessages {
     said: Vec<(Said, DateTime<Utc>)>,
@@ -143,12 +184,20 @@ impl Engine {
             .map(|e| (e.tenant_id.as_str(), format!("event:{}", e.event_id)));
         let fresh = first_seen(&mut tx, ids, micros(now)).await?;
         let mut by_user: BTreeMap<(String, String), UserMessages> = BTreeMap::new();
+        let mut coupon_ops = Vec::new();
+        let mut attributions = Vec::new();
         for (event, fresh) in events.iter().zip(fresh) {
             if event.user_id.is_empty() || !fresh {
                 continue;
             }
             let at =
                 socialops_proto::micros_of(event.occurred_at.as_ref()).map_or(now, from_micros);
+            if let Some(op) = event.payload.as_ref().and_then(coupon_op) {
+                coupon_ops.push((event, at.min(now), op));
+            }
+            if let Some(what) = attributable(event) {
+                attributions.push((event, at, what));
+            }
             let messages = user_messages(&mut by_user, &event.tenant_id, &event.user_id);
             if let Some(zone) = event.attributes.get("time_zone")
                 && zone.parse::<chrono_tz::Tz>().is_ok()
@@ -198,6 +247,58 @@ impl Engine {
         }
         let mut batch = Batch::new(now);
         self.apply_users(&mut tx, &mut batch, by_user).await?;
+        // Codes are locked after the users and before any pool a send's coupon action locks.
+        let mut outgoing = Vec::new();
+        for (event, at, op) in coupon_ops {
+            let (tenant_id, user_id) = (event.tenant_id.as_str(), event.user_id.as_str());
+            match op {
+                CouponOp::Redeem {
+                    code,
+                    order_id,
+                    order_amount_cents,
+                    applied_cents,
+                } => {
+                    let request = RedeemRequest {
+                        user_id: Some(user_id),
+                        order_id: &order_id,
+                        order_amount_cents,
+                        applied_cents,
+                        at_us: micros(at),
+                    };
+                    if let Err(refusal) = self
+                        .redeem_in(&mut tx, tenant_id, &code, &request, &mut outgoing)
+                        .await?
+                    {
+                        tracing::info!(
+                            tenant_id,
+                            event_id = event.event_id,
+                            reason = %refusal,
+                            "coupon redemption refused"
+                        );
+                    }
+                }
+                CouponOp::Refund {
+                    order_id,
+                    refunded_cents,
+                } => {
+                    self.restore_in(
+                        &mut tx,
+                        tenant_id,
+                        &order_id,
+                        refunded_cents,
+                        micros(at),
+                        &mut outgoing,
+                    )
+                    .await?;
+                }
+            }
+        }
+        batch
+            .outgoing
+            .extend(outgoing.into_iter().map(|m| (None, m)));
+        for (event, at, what) in attributions {
+            self.attribute(&mut tx, &mut batch, event, at, what).await?;
+        }
         self.decide_pending(&mut tx, &mut batch).await?;
         self.commit(tx, batch).await
     }

@@ -1,15 +1,17 @@
 //! Wiring: the store, the engine, the profile, event, alert and erasure consumers, the sweep and the
-//! gRPC API on the shared service skeleton.
+//! gRPC APIs (campaigns, coupons) on the shared service skeleton.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use socialops_proto::campaign::v1::campaign_service_server::CampaignServiceServer;
+use socialops_proto::campaign::v1::coupon_service_server::CouponServiceServer;
 pub use socialops_service::Dependencies;
 use socialops_service::{ErasureHandler, Plan, RunningService, Skeleton};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::CampaignApi;
+use crate::api::coupons::CouponApi;
 use crate::config::CampaignConfig;
 use crate::consume::{Feed, Handler};
 use crate::engine::Engine;
@@ -91,6 +93,9 @@ pub async fn start(
             segments,
             config.max_definition_bytes,
         )))
+        .await;
+    skeleton
+        .serve(CouponServiceServer::new(CouponApi::new(engine.clone())))
         .await;
     let service = skeleton
         .start(config.grpc_listen, "campaign.grpc_listen")

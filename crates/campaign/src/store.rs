@@ -5,7 +5,9 @@
 //! Functions take a connection (or a transaction, through `&mut *tx`) so that one consumer batch, one
 //! sweep step or one API action is one transaction.
 
+pub mod attribution;
 pub mod campaigns;
+pub mod coupons;
 pub mod journeys;
 pub mod sends;
 pub mod tenants;

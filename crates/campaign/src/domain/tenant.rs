@@ -62,6 +62,9 @@ pub struct TenantSettings {
     /// An FAQ answer is not repeated in the same conversation for the same question within this.
     #[serde(with = "humantime_serde")]
     pub faq_cooldown: Duration,
+    /// An order counts as a conversion of the user's last touch within this long before it.
+    #[serde(with = "humantime_serde")]
+    pub attribution_window: Duration,
 }
 
 impl Default for TenantSettings {
@@ -72,6 +75,7 @@ impl Default for TenantSettings {
             pause_ads_at: Severity::High,
             pause_content_at: Some(Severity::Critical),
             faq_cooldown: Duration::from_secs(24 * 3_600),
+            attribution_window: Duration::from_secs(7 * 24 * 3_600),
         }
     }
 }

@@ -351,6 +351,23 @@ pub async fn spend_budget(
         > 0)
 }
 
+/// Gives back a send counted by [`spend_budget`] that did not go out after all.
+pub async fn unspend_budget(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    campaign_id: &str,
+) -> Result<(), CampaignError> {
+    sqlx::query(
+        "UPDATE campaigns SET num_sent = num_sent - 1 \
+         WHERE tenant_id = $1 AND campaign_id = $2 AND num_sent > 0",
+    )
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acceptance {
     pub finding_id: String,

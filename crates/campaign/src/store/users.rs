@@ -143,8 +143,9 @@ pub async fn save_all(
     Ok(())
 }
 
-/// Removes everything the service keeps of one user: journeys, sends, decisions, FAQ replies and
-/// the user's record. Returns the rows removed.
+/// Removes everything the service keeps of one user: journeys, sends, decisions, FAQ replies, coupon
+/// codes and their history, and the user's record (a pool's counters keep the totals). Returns the
+/// rows removed.
 pub async fn erase(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -158,6 +159,8 @@ pub async fn erase(
         "faq_replies",
         "launch_members",
         "segment_members",
+        "coupons",
+        "coupon_events",
         "users",
     ] {
         removed += sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use socialops_proto::campaign::v1::{
-    ExplainDeliveryRequest, GetCampaignCountsRequest, GetJourneyRequest,
+    CouponPool, CreatePoolRequest, ExplainDeliveryRequest, GetCampaignCountsRequest,
+    GetJourneyRequest,
 };
 use socialops_proto::campaigns::v1::action::Action;
 
@@ -36,10 +37,29 @@ id = "reminder"
 text = "优惠券还有一天就过期了。"
 "#;
 
+/// The pool the win-back journey's coupon step issues from.
+async fn winback_pool(app: &TestApp) {
+    app.coupons()
+        .await
+        .create_pool(CreatePoolRequest {
+            pool: Some(CouponPool {
+                id: "WINBACK10".into(),
+                name: "Win-back 10".into(),
+                code_prefix: "WINBACK-".into(),
+                value_cents: 1_000,
+                currency: "CNY".into(),
+                ..CouponPool::default()
+            }),
+        })
+        .await
+        .unwrap();
+}
+
 async fn winback_journey(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
+    winback_pool(&app).await;
     let campaign = app.launch(WINBACK).await;
     for user in ["u1", "u2", "u3"] {
         app.churned(user).await;
@@ -56,6 +76,10 @@ async fn winback_journey(backend: Backend) {
             .iter()
             .all(|s| s.campaign_id == campaign.id && s.occurrence == 1)
     );
+    let codes: std::collections::HashSet<&str> =
+        coupons.iter().map(|s| s.coupon_code.as_str()).collect();
+    assert_eq!(codes.len(), 3, "{coupons:#?}");
+    assert!(codes.iter().all(|c| c.starts_with("WINBACK-")), "{codes:?}");
 
     // u1 orders within the three days; a redelivered churn of u2 changes nothing.
     app.order("u1", 12_900).await;
@@ -136,6 +160,7 @@ async fn restart_mid_schedule_sends_each_due_message_once() {
     let Some(mut app) = spawn_app(Backend::Postgres).await else {
         return;
     };
+    winback_pool(&app).await;
     app.launch(WINBACK).await;
     let users: Vec<String> = (0..20).map(|i| format!("r{i:02}")).collect();
     for user in &users {

@@ -2,9 +2,11 @@
 //! on the broker, sends read back from the campaigns topic, and the gRPC API, on SQLite and
 //! PostgreSQL.
 
+mod coupons;
 mod crisis;
 mod faq;
 mod journeys;
 mod lifecycle;
 mod pressure;
+mod report;
 mod support;

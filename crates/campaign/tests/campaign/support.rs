@@ -12,6 +12,7 @@ use socialops_bus::{OutgoingMessage, Producer, headers};
 use socialops_campaign::{CampaignConfig, Dependencies, RunningCampaign};
 use socialops_proto::alerts::v1::{AlertKind, CrisisAlert, CrisisState, Severity};
 use socialops_proto::campaign::v1::campaign_service_client::CampaignServiceClient;
+use socialops_proto::campaign::v1::coupon_service_client::CouponServiceClient;
 use socialops_proto::campaign::v1::{
     Campaign, CreateCampaignRequest, Format, LifecycleRequest, SetSettingsRequest, Settings,
 };
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use socialops_testkit::{Backend, ts};
 
 pub type Client = CampaignServiceClient<Authed>;
+pub type Coupons = CouponServiceClient<Authed>;
 
 pub const MINUTE_US: i64 = 60_000_000;
 pub const HOUR_US: i64 = 60 * MINUTE_US;
@@ -103,6 +105,14 @@ impl TestApp {
 
     pub async fn client_for(&self, tenant: &str, role: Role) -> Client {
         Client::new(self.channel(self.running().grpc_addr, tenant, role).await)
+    }
+
+    pub async fn coupons_for(&self, tenant: &str, role: Role) -> Coupons {
+        Coupons::new(self.channel(self.running().grpc_addr, tenant, role).await)
+    }
+
+    pub async fn coupons(&self) -> Coupons {
+        self.coupons_for(&self.tenant, Role::Writer).await
     }
 
     pub async fn writer(&self) -> Client {
@@ -214,6 +224,10 @@ impl TestApp {
             received_at: Some(ts(self.now_us())),
             payload: Some(payload),
         };
+        self.publish_event(&event).await;
+    }
+
+    pub async fn publish_event(&self, event: &SocialEvent) {
         self.publish(
             &self.topics.events,
             format!("{}:{}", event.tenant_id, event.user_id),
@@ -281,7 +295,20 @@ impl TestApp {
         self.sends
             .all()
             .into_iter()
-            .filter_map(|outcome| outcome.outcome.map(|Outcome::Send(send)| send))
+            .filter_map(|outcome| match outcome.outcome {
+                Some(Outcome::Send(send)) => Some(send),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every coupon outcome published so far (issued, redeemed, restored).
+    pub fn coupon_outcomes(&self) -> Vec<Outcome> {
+        self.sends
+            .all()
+            .into_iter()
+            .filter_map(|outcome| outcome.outcome)
+            .filter(|outcome| !matches!(outcome, Outcome::Send(_)))
             .collect()
     }
 

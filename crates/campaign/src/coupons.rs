@@ -1,0 +1,387 @@
+//! Coupons: pools created over gRPC; codes issued over gRPC or by a journey step's coupon action;
+//! redeemed over gRPC, by `coupon_redeemed` events and by `order_placed` events that carry a code;
+//! restored by a refund within the pool's window. Each change is recorded in the code's history and
+//! announced on `socialops.campaigns.v1` through the outbox, in the transaction that makes it.
+
+use socialops_bus::OutgoingMessage;
+use socialops_proto::campaigns::v1 as wire;
+use sqlx::AnyConnection;
+
+use crate::domain::coupon::{self, Coupon, Pool, PoolSpec, RedeemRequest, Redeemed, Refusal};
+use crate::engine::Engine;
+use crate::error::CampaignError;
+use crate::store::coupons::{self as store, CouponEvent};
+
+/// Tries before giving up on finding an unused code (each collides with probability about
+/// issued / 2^60).
+const CODE_TRIES: usize = 4;
+
+/// Who asked for a code and under which key: one code per pool and key.
+#[derive(Debug, Clone)]
+pub struct IssueRequest<'a> {
+    pub tenant_id: &'a str,
+    pub pool_id: &'a str,
+    pub user_id: &'a str,
+    /// A journey send's key, or `api:<request id>`.
+    pub issue_key: String,
+    /// The campaign whose step issues it; empty over the API.
+    pub campaign_id: &'a str,
+    pub now_us: i64,
+}
+
+/// A code as issued: `new` is false when the key had been used and the earlier code is returned.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub coupon: Coupon,
+    pub new: bool,
+}
+
+/// A redemption as done: `replayed` when the code had been redeemed for this order before.
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    pub coupon: Coupon,
+    pub discount_cents: i64,
+    pub replayed: bool,
+}
+
+/// The refusal as the error a gRPC client sees.
+pub fn refused(refusal: Refusal) -> CampaignError {
+    match refusal {
+        Refusal::UnknownPool(_) | Refusal::UnknownCode => {
+            CampaignError::NotFound(refusal.to_string())
+        }
+        r if r.is_exhausted() => CampaignError::Exhausted(r.to_string()),
+        r => CampaignError::Precondition(r.to_string()),
+    }
+}
+
+impl Engine {
+    pub async fn create_pool(
+        &self,
+        tenant_id: &str,
+        spec: &PoolSpec,
+    ) -> Result<Pool, CampaignError> {
+        spec.validate().map_err(CampaignError::InvalidArgument)?;
+        let mut tx = self.store.db().begin_write().await?;
+        store::insert_pool(&mut tx, tenant_id, spec, self.clock.now_us()).await?;
+        let pool = store::pool(&mut tx, tenant_id, &spec.pool_id, false)
+            .await?
+            .ok_or_else(|| CampaignError::Runtime("coupon pool lost on insert".into()))?;
+        tx.commit().await?;
+        Ok(pool)
+    }
+
+    pub async fn pool(&self, tenant_id: &str, pool_id: &str) -> Result<Pool, CampaignError> {
+        let mut conn = self.store.db().pool().acquire().await?;
+        store::pool(&mut conn, tenant_id, pool_id, false)
+            .await?
+            .ok_or_else(|| refused(Refusal::UnknownPool(pool_id.to_owned())))
+    }
+
+    pub async fn pools(&self, tenant_id: &str) -> Result<Vec<Pool>, CampaignError> {
+        let mut conn = self.store.db().pool().acquire().await?;
+        store::pools(&mut conn, tenant_id).await
+    }
+
+    /// The code with its history.
+    pub async fn coupon(
+        &self,
+        tenant_id: &str,
+        code: &str,
+    ) -> Result<(Coupon, Vec<CouponEvent>), CampaignError> {
+        let mut conn = self.store.db().pool().acquire().await?;
+        let coupon = store::coupon(&mut conn, tenant_id, code, false)
+            .await?
+            .ok_or_else(|| refused(Refusal::UnknownCode))?;
+        let history = store::history(&mut conn, tenant_id, code).await?;
+        Ok((coupon, history))
+    }
+
+    pub async fn coupons_of(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<Coupon>, CampaignError> {
+        let mut conn = self.store.db().pool().acquire().await?;
+        store::of_user(&mut conn, tenant_id, user_id).await
+    }
+
+    /// Issues a code over the API, in its own transaction.
+    pub async fn issue_coupon(&self, request: &IssueRequest<'_>) -> Result<Issued, CampaignError> {
+        let mut tx = self.store.db().begin_write().await?;
+        let mut outgoing = Vec::new();
+        let issued = self
+            .issue_in(&mut tx, request, &mut outgoing)
+            .await?
+            .map_err(refused)?;
+        socialops_bus::Outbox::enqueue(&mut tx, &outgoing).await?;
+        tx.commit().await?;
+        self.wake_relay(&outgoing);
+        Ok(issued)
+    }
+
+    /// Redeems a code over the API, in its own transaction. A refusal is kept in the code's history.
+    pub async fn redeem_coupon(
+        &self,
+        tenant_id: &str,
+        code: &str,
+        request: &RedeemRequest<'_>,
+    ) -> Result<Redemption, CampaignError> {
+        let mut tx = self.store.db().begin_write().await?;
+        let mut outgoing = Vec::new();
+        let result = self
+            .redeem_in(&mut tx, tenant_id, code, request, &mut outgoing)
+            .await?;
+        socialops_bus::Outbox::enqueue(&mut tx, &outgoing).await?;
+        tx.commit().await?;
+        self.wake_relay(&outgoing);
+        result.map_err(refused)
+    }
+
+    fn wake_relay(&self, outgoing: &[OutgoingMessage]) {
+        if !outgoing.is_empty() {
+            self.outbox.notify_one();
+        }
+    }
+
+    fn coupon_outcome(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        outcome: wire::campaign_outcome::Outcome,
+    ) -> OutgoingMessage {
+        OutgoingMessage::encode(
+            self.campaigns_topic.clone(),
+            Some(format!("{tenant_id}:{user_id}")),
+            &wire::CampaignOutcome {
+                tenant_id: tenant_id.to_owned(),
+                user_id: user_id.to_owned(),
+                outcome: Some(outcome),
+            },
+        )
+    }
+
+    /// Issues a code inside the caller's transaction, locking the pool's row; the messages to
+    /// publish are added to `outgoing`. A key used before returns its code and spends nothing.
+    pub(crate) async fn issue_in(
+        &self,
+        conn: &mut AnyConnection,
+        request: &IssueRequest<'_>,
+        outgoing: &mut Vec<OutgoingMessage>,
+    ) -> Result<Result<Issued, Refusal>, CampaignError> {
+        let (tenant_id, pool_id) = (request.tenant_id, request.pool_id);
+        let Some(pool) = store::pool(conn, tenant_id, pool_id, true).await? else {
+            return Ok(Err(Refusal::UnknownPool(pool_id.to_owned())));
+        };
+        if let Some(coupon) =
+            store::by_issue_key(conn, tenant_id, pool_id, &request.issue_key).await?
+        {
+            if coupon.user_id != request.user_id {
+                return Err(CampaignError::AlreadyExists(format!(
+                    "{} issued a code to another user",
+                    request.issue_key
+                )));
+            }
+            return Ok(Ok(Issued { coupon, new: false }));
+        }
+        let held = store::num_held(conn, tenant_id, pool_id, request.user_id).await?;
+        if let Err(refusal) = coupon::check_issue(&pool, held, request.now_us) {
+            return Ok(Err(refusal));
+        }
+        let spec = &pool.spec;
+        for _ in 0..CODE_TRIES {
+            let coupon = Coupon {
+                code: coupon::new_code(&spec.code_prefix, &mut rand::rng()),
+                pool_id: pool_id.to_owned(),
+                user_id: request.user_id.to_owned(),
+                issue_key: request.issue_key.clone(),
+                campaign_id: request.campaign_id.to_owned(),
+                value_cents: spec.value_cents,
+                currency: spec.currency.clone(),
+                issued_at_us: request.now_us,
+                expires_at_us: spec.expiry(request.now_us),
+                redemption: None,
+            };
+            if !store::insert_coupon(conn, tenant_id, &coupon).await? {
+                continue;
+            }
+            store::add_to_pool(conn, tenant_id, pool_id, 1, 0, 0).await?;
+            let event = CouponEvent {
+                kind: "issued".into(),
+                order_id: None,
+                amount_cents: coupon.value_cents,
+                reason: None,
+                at_us: request.now_us,
+            };
+            store::record_event(conn, tenant_id, &coupon.code, &coupon.user_id, &event).await?;
+            outgoing.push(self.coupon_outcome(
+                tenant_id,
+                &coupon.user_id,
+                wire::campaign_outcome::Outcome::CouponIssued(wire::CouponIssued {
+                    pool_id: pool_id.to_owned(),
+                    code: coupon.code.clone(),
+                    campaign_id: coupon.campaign_id.clone(),
+                    send_key: if coupon.campaign_id.is_empty() {
+                        String::new()
+                    } else {
+                        coupon.issue_key.clone()
+                    },
+                    value_cents: coupon.value_cents,
+                    currency: coupon.currency.clone(),
+                    issued_at: Some(socialops_proto::timestamp(coupon.issued_at_us)),
+                    expires_at: coupon.expires_at_us.map(socialops_proto::timestamp),
+                }),
+            ));
+            return Ok(Ok(Issued { coupon, new: true }));
+        }
+        Err(CampaignError::Runtime(format!(
+            "no unused code after {CODE_TRIES} tries in pool {pool_id}"
+        )))
+    }
+
+    /// Redeems a code inside the caller's transaction, locking the code's row and then its pool's.
+    /// A refusal is recorded in the code's history (and returned); the messages to publish are
+    /// added to `outgoing`.
+    pub(crate) async fn redeem_in(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        code: &str,
+        request: &RedeemRequest<'_>,
+        outgoing: &mut Vec<OutgoingMessage>,
+    ) -> Result<Result<Redemption, Refusal>, CampaignError> {
+        let user_of_attempt = request.user_id.unwrap_or("");
+        let refuse = |refusal: Refusal| CouponEvent {
+            kind: "refused".into(),
+            order_id: Some(request.order_id.to_owned()),
+            amount_cents: request.order_amount_cents.unwrap_or(0),
+            reason: Some(refusal.to_string()),
+            at_us: request.at_us,
+        };
+        let Some(mut coupon) = store::coupon(conn, tenant_id, code, true).await? else {
+            let refusal = Refusal::UnknownCode;
+            store::record_event(
+                conn,
+                tenant_id,
+                code,
+                user_of_attempt,
+                &refuse(refusal.clone()),
+            )
+            .await?;
+            return Ok(Err(refusal));
+        };
+        let Some(pool) = store::pool(conn, tenant_id, &coupon.pool_id, true).await? else {
+            return Err(CampaignError::Corrupt(format!(
+                "coupon {code}: pool {} is gone",
+                coupon.pool_id
+            )));
+        };
+        let discount = match coupon::check_redeem(&coupon, &pool, request) {
+            Ok(Some(discount)) => discount,
+            Ok(None) => {
+                let discount_cents = coupon.redemption.as_ref().map_or(0, |r| r.discount_cents);
+                return Ok(Ok(Redemption {
+                    coupon,
+                    discount_cents,
+                    replayed: true,
+                }));
+            }
+            Err(refusal) => {
+                let user = request.user_id.unwrap_or(&coupon.user_id);
+                store::record_event(conn, tenant_id, code, user, &refuse(refusal.clone())).await?;
+                return Ok(Err(refusal));
+            }
+        };
+        let redeemed = Redeemed {
+            at_us: request.at_us,
+            order_id: request.order_id.to_owned(),
+            order_amount_cents: request.order_amount_cents,
+            discount_cents: discount,
+        };
+        store::set_redemption(conn, tenant_id, code, Some(&redeemed)).await?;
+        store::add_to_pool(conn, tenant_id, &coupon.pool_id, 0, 1, discount).await?;
+        let event = CouponEvent {
+            kind: "redeemed".into(),
+            order_id: Some(redeemed.order_id.clone()),
+            amount_cents: discount,
+            reason: None,
+            at_us: request.at_us,
+        };
+        store::record_event(conn, tenant_id, code, &coupon.user_id, &event).await?;
+        outgoing.push(self.coupon_outcome(
+            tenant_id,
+            &coupon.user_id,
+            wire::campaign_outcome::Outcome::CouponRedeemed(wire::CouponRedeemed {
+                pool_id: coupon.pool_id.clone(),
+                code: code.to_owned(),
+                order_id: redeemed.order_id.clone(),
+                discount_cents: discount,
+                currency: coupon.currency.clone(),
+                redeemed_at: Some(socialops_proto::timestamp(redeemed.at_us)),
+                campaign_id: coupon.campaign_id.clone(),
+            }),
+        ));
+        coupon.redemption = Some(redeemed);
+        Ok(Ok(Redemption {
+            coupon,
+            discount_cents: discount,
+            replayed: false,
+        }))
+    }
+
+    /// A refund of an order: each code redeemed for it is made usable again when its pool restores
+    /// within its window and the refund is of the whole order.
+    pub(crate) async fn restore_in(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        order_id: &str,
+        refunded_cents: i64,
+        at_us: i64,
+        outgoing: &mut Vec<OutgoingMessage>,
+    ) -> Result<u64, CampaignError> {
+        let mut restored = 0;
+        for coupon in store::redeemed_for_order(conn, tenant_id, order_id, true).await? {
+            let Some(pool) = store::pool(conn, tenant_id, &coupon.pool_id, true).await? else {
+                continue;
+            };
+            let Some(done) = coupon.redemption.as_ref() else {
+                continue;
+            };
+            if !coupon::restores(&coupon, &pool, refunded_cents, at_us) {
+                continue;
+            }
+            store::set_redemption(conn, tenant_id, &coupon.code, None).await?;
+            store::add_to_pool(
+                conn,
+                tenant_id,
+                &coupon.pool_id,
+                0,
+                -1,
+                -done.discount_cents,
+            )
+            .await?;
+            let event = CouponEvent {
+                kind: "restored".into(),
+                order_id: Some(order_id.to_owned()),
+                amount_cents: done.discount_cents,
+                reason: Some("the order was refunded".into()),
+                at_us,
+            };
+            store::record_event(conn, tenant_id, &coupon.code, &coupon.user_id, &event).await?;
+            outgoing.push(self.coupon_outcome(
+                tenant_id,
+                &coupon.user_id,
+                wire::campaign_outcome::Outcome::CouponRestored(wire::CouponRestored {
+                    pool_id: coupon.pool_id.clone(),
+                    code: coupon.code.clone(),
+                    order_id: order_id.to_owned(),
+                    discount_cents: done.discount_cents,
+                    restored_at: Some(socialops_proto::timestamp(at_us)),
+                }),
+            ));
+            restored += 1;
+        }
+        Ok(restored)
+    }
+}
