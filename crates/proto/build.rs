@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "socialops/campaigns/v1/campaigns.proto",
     "socialops/campaign/v1/campaign.proto",
     "socialops/campaign/v1/coupons.proto",
+    "socialops/campaign/v1/referrals.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,6 +3,7 @@
 
 pub(crate) mod convert;
 pub mod coupons;
+pub mod referrals;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ pub mod faq;
 pub mod journey;
 pub mod matching;
 pub mod pressure;
+pub mod referral;
 pub mod review;
 pub mod stats;
 pub mod tenant;

@@ -91,7 +91,8 @@ impl Engine {
     pub async fn erase(&self, tenant_id: &str, user_id: &str) -> Result<u64, CampaignError> {
         let mut tx = self.store.db().begin_write().await?;
         let removed = users::erase(&mut tx, tenant_id, user_id).await?
-            + crate::store::attribution::anonymise(&mut tx, tenant_id, user_id).await?;
+            + crate::store::attribution::anonymise(&mut tx, tenant_id, user_id).await?
+            + crate::store::referrals::erase(&mut tx, tenant_id, user_id).await?;
         tx.commit().await?;
         Ok(removed)
     }

@@ -1,10 +1,12 @@
 //! The campaign service: journeys triggered by segment, lifecycle, event and schedule entries, sends
 //! decided under the tenant's pressure rules and published exactly once, content review before a
-//! campaign starts, FAQ auto-replies, crisis pauses, and coupons.
+//! campaign starts, FAQ auto-replies, crisis pauses, coupons, referrals, attribution and the campaign
+//! report.
 //!
 //! The doors are [`api`] (gRPC) and [`consume`] (Kafka); the use cases are [`react`], [`decide`],
-//! [`reply`], [`pause`], [`manage`], [`explain`], [`coupons`] and [`sweep`], all on the [`engine::Engine`];
-//! [`domain`] decides without I/O and [`store`] remembers.
+//! [`reply`], [`pause`], [`manage`], [`explain`], [`coupons`], [`referrals`], [`attribute`],
+//! [`report`] and [`sweep`], all on the [`engine::Engine`]; [`domain`] decides without I/O and
+//! [`store`] remembers.
 
 pub mod api;
 pub mod attribute;
@@ -19,6 +21,7 @@ pub mod explain;
 pub mod manage;
 pub mod pause;
 pub mod react;
+pub mod referrals;
 pub mod reply;
 pub mod report;
 pub mod segments;

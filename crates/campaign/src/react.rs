@@ -16,6 +16,8 @@ use crate::domain::definition::{EventFact, EventType, Stage, Tier};
 use crate::domain::journey::{self, Observation};
 use crate::engine::{Batch, BatchOutcome, Engine, first_seen, time_zone};
 use crate::error::CampaignError;
+use crate::referrals::referral_op;
+use crate::store::referrals as referral_store;
 use crate::store::tenants;
 use crate::store::users::UserRecord;
 use crate::time::{from_micros, micros};
@@ -186,6 +188,7 @@ impl Engine {
         let mut by_user: BTreeMap<(String, String), UserMessages> = BTreeMap::new();
         let mut coupon_ops = Vec::new();
         let mut attributions = Vec::new();
+        let mut referral_ops = Vec::new();
         for (event, fresh) in events.iter().zip(fresh) {
             if event.user_id.is_empty() || !fresh {
                 continue;
@@ -197,6 +200,9 @@ impl Engine {
             }
             if let Some(what) = attributable(event) {
                 attributions.push((event, at, what));
+            }
+            if let Some(op) = referral_op(event) {
+                referral_ops.push((event, at, op));
             }
             let messages = user_messages(&mut by_user, &event.tenant_id, &event.user_id);
             if let Some(zone) = event.attributes.get("time_zone")
@@ -292,6 +298,11 @@ impl Engine {
                     .await?;
                 }
             }
+        }
+        // Rewards lock their pools after every code this batch redeemed.
+        for (event, at, op) in referral_ops {
+            self.apply_referral(&mut tx, &mut batch, event, micros(at), op, &mut outgoing)
+                .await?;
         }
         batch
             .outgoing
@@ -416,6 +427,10 @@ impl Engine {
             }
             Said::Merged { merged_user_id } => {
                 // The surviving profile goes on in its own journeys; the merged one's end here.
+                // One person now: the merge is an alias the two share, for the referral checks.
+                for user in [user_id, merged_user_id.as_str()] {
+                    referral_store::add_alias(conn, tenant_id, "profile", user_id, user).await?;
+                }
                 let merged = (tenant_id.to_owned(), merged_user_id);
                 batch.load_users(conn, [merged.clone()]).await?;
                 for mut record in batch.open_journeys(&merged) {

@@ -1,17 +1,19 @@
 //! Wiring: the store, the engine, the profile, event, alert and erasure consumers, the sweep and the
-//! gRPC APIs (campaigns, coupons) on the shared service skeleton.
+//! gRPC APIs (campaigns, coupons, referrals) on the shared service skeleton.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use socialops_proto::campaign::v1::campaign_service_server::CampaignServiceServer;
 use socialops_proto::campaign::v1::coupon_service_server::CouponServiceServer;
+use socialops_proto::campaign::v1::referral_service_server::ReferralServiceServer;
 pub use socialops_service::Dependencies;
 use socialops_service::{ErasureHandler, Plan, RunningService, Skeleton};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::CampaignApi;
 use crate::api::coupons::CouponApi;
+use crate::api::referrals::ReferralApi;
 use crate::config::CampaignConfig;
 use crate::consume::{Feed, Handler};
 use crate::engine::Engine;
@@ -96,6 +98,9 @@ pub async fn start(
         .await;
     skeleton
         .serve(CouponServiceServer::new(CouponApi::new(engine.clone())))
+        .await;
+    skeleton
+        .serve(ReferralServiceServer::new(ReferralApi::new(engine.clone())))
         .await;
     let service = skeleton
         .start(config.grpc_listen, "campaign.grpc_listen")

@@ -9,6 +9,7 @@ pub mod attribution;
 pub mod campaigns;
 pub mod coupons;
 pub mod journeys;
+pub mod referrals;
 pub mod sends;
 pub mod tenants;
 pub mod users;

@@ -8,5 +8,6 @@ mod faq;
 mod journeys;
 mod lifecycle;
 mod pressure;
+mod referrals;
 mod report;
 mod support;
