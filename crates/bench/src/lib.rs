@@ -12,6 +12,7 @@ pub mod campaign;
 mod consumed;
 pub mod ingest;
 mod internals;
+pub mod promotions;
 pub mod segmentation;
 pub mod sentiment;
 
@@ -29,6 +30,9 @@ pub enum BenchCommand {
     /// Send decisions through the pressure rules, published, against the raw produce rate, on
     /// PostgreSQL.
     Campaign(campaign::CampaignArgs),
+    /// Coupon redemption over gRPC against raw single-row update transactions, with the value
+    /// budget checked to the cent, and GetCampaignReport over a seeded campaign, on PostgreSQL.
+    Promotions(promotions::PromotionsArgs),
     /// Sentiment consume rate against raw consume, and the latency from the mention that crosses a
     /// spike threshold to its crisis alert, under background traffic, on PostgreSQL.
     Sentiment(sentiment::SentimentArgs),
@@ -40,6 +44,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Segmentation(args) => segmentation::run(args).await,
         BenchCommand::Sentiment(args) => sentiment::run(args).await,
         BenchCommand::Campaign(args) => campaign::run(args).await,
+        BenchCommand::Promotions(args) => promotions::run(args).await,
     }
 }
 

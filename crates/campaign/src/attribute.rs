@@ -4,6 +4,7 @@
 //! `send_key` attribute are recorded against that send. Runs inside the events consumer's batch.
 
 use chrono::{DateTime, Utc};
+use socialops_proto::campaigns::v1 as wire;
 use socialops_proto::events::v1::{SocialEvent, social_event::Payload};
 use sqlx::AnyConnection;
 
@@ -93,7 +94,7 @@ impl Engine {
                 let first_order = batch
                     .user(&key)
                     .is_ok_and(|u| u.first_order_at_us == Some(at_us));
-                attribution::record_conversion(
+                let recorded = attribution::record_conversion(
                     conn,
                     tenant_id,
                     &Conversion {
@@ -105,7 +106,24 @@ impl Engine {
                         at_us,
                     },
                 )
-                .await
+                .await?;
+                if let Some(touch) = touch.filter(|_| recorded) {
+                    let outcome = wire::campaign_outcome::Outcome::Conversion(wire::Conversion {
+                        order_id,
+                        campaign_id: touch.campaign_id,
+                        variant_id: touch.variant_id,
+                        arm: touch.arm.as_str().to_owned(),
+                        send_key: touch.send_key.unwrap_or_default(),
+                        amount_cents: amount_cents.max(0),
+                        first_order,
+                        ordered_at: Some(socialops_proto::timestamp(at_us)),
+                        touched_at: Some(socialops_proto::timestamp(touch.at_us)),
+                    });
+                    batch
+                        .outgoing
+                        .push((None, self.outcome(tenant_id, user_id, outcome)));
+                }
+                Ok(())
             }
             Attributable::Refund {
                 order_id,

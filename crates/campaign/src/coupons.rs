@@ -144,7 +144,8 @@ impl Engine {
         }
     }
 
-    fn coupon_outcome(
+    /// A message for `socialops.campaigns.v1` about one user.
+    pub(crate) fn outcome(
         &self,
         tenant_id: &str,
         user_id: &str,
@@ -214,7 +215,7 @@ impl Engine {
                 at_us: request.now_us,
             };
             store::record_event(conn, tenant_id, &coupon.code, &coupon.user_id, &event).await?;
-            outgoing.push(self.coupon_outcome(
+            outgoing.push(self.outcome(
                 tenant_id,
                 &coupon.user_id,
                 wire::campaign_outcome::Outcome::CouponIssued(wire::CouponIssued {
@@ -308,7 +309,7 @@ impl Engine {
             at_us: request.at_us,
         };
         store::record_event(conn, tenant_id, code, &coupon.user_id, &event).await?;
-        outgoing.push(self.coupon_outcome(
+        outgoing.push(self.outcome(
             tenant_id,
             &coupon.user_id,
             wire::campaign_outcome::Outcome::CouponRedeemed(wire::CouponRedeemed {
@@ -369,7 +370,7 @@ impl Engine {
                 at_us,
             };
             store::record_event(conn, tenant_id, &coupon.code, &coupon.user_id, &event).await?;
-            outgoing.push(self.coupon_outcome(
+            outgoing.push(self.outcome(
                 tenant_id,
                 &coupon.user_id,
                 wire::campaign_outcome::Outcome::CouponRestored(wire::CouponRestored {

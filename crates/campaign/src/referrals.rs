@@ -5,6 +5,7 @@
 //! check. All of it runs in the events consumer's batch, except the gRPC reads and the codes.
 
 use socialops_bus::OutgoingMessage;
+use socialops_proto::campaigns::v1 as wire;
 use socialops_proto::events::v1::{AliasKind, SocialEvent, social_event::Payload};
 use sqlx::AnyConnection;
 
@@ -200,7 +201,7 @@ impl Engine {
                 }
             }
             ReferralOp::Refunded { order_id } => {
-                self.refunded(conn, tenant_id, &event.user_id, &order_id, at_us)
+                self.refunded(conn, tenant_id, &event.user_id, &order_id, at_us, outgoing)
                     .await?;
             }
         }
@@ -302,7 +303,8 @@ impl Engine {
                 at_us,
                 ..LedgerEntry::default()
             };
-            store::append(conn, tenant_id, &entry(&inviter, "credit", None)).await?;
+            self.append(conn, tenant_id, entry(&inviter, "credit", None), outgoing)
+                .await?;
             let standing =
                 store::num_standing_credits(conn, tenant_id, &spec.programme_id, &inviter).await?;
             if referral::earns_reward(&spec, standing) {
@@ -318,7 +320,8 @@ impl Engine {
                         outgoing,
                     )
                     .await?;
-                store::append(conn, tenant_id, &entry(&inviter, "reward", code)).await?;
+                self.append(conn, tenant_id, entry(&inviter, "reward", code), outgoing)
+                    .await?;
             }
             if !spec.invitee_pool_id.is_empty() {
                 let key = format!("referral:{}:invitee:{invitee}", spec.programme_id);
@@ -333,7 +336,13 @@ impl Engine {
                         outgoing,
                     )
                     .await?;
-                store::append(conn, tenant_id, &entry(invitee, "invitee_reward", code)).await?;
+                self.append(
+                    conn,
+                    tenant_id,
+                    entry(invitee, "invitee_reward", code),
+                    outgoing,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -377,6 +386,7 @@ impl Engine {
         invitee: &str,
         order_id: &str,
         at_us: i64,
+        outgoing: &mut Vec<OutgoingMessage>,
     ) -> Result<(), CampaignError> {
         for mut referral in store::of_invitee(conn, tenant_id, invitee, "converted").await? {
             if referral.order_id.as_deref() != Some(order_id) {
@@ -404,10 +414,10 @@ impl Engine {
                     && e.order_id.as_deref() == Some(order_id)
             });
             let Some(credit) = credit else { continue };
-            store::append(
+            self.append(
                 conn,
                 tenant_id,
-                &LedgerEntry {
+                LedgerEntry {
                     programme_id: spec.programme_id.clone(),
                     user_id: referral.inviter_user_id.clone(),
                     kind: "reversal".into(),
@@ -417,12 +427,41 @@ impl Engine {
                     at_us,
                     ..LedgerEntry::default()
                 },
+                outgoing,
             )
             .await?;
             referral.state = "reversed".into();
             store::set_state(conn, tenant_id, &referral).await?;
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Appends a ledger entry and announces it to its user on `socialops.campaigns.v1`.
+    async fn append(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        entry: LedgerEntry,
+        outgoing: &mut Vec<OutgoingMessage>,
+    ) -> Result<i64, CampaignError> {
+        let seq = store::append(conn, tenant_id, &entry).await?;
+        let outcome = wire::campaign_outcome::Outcome::Referral(wire::ReferralEntry {
+            programme_id: entry.programme_id,
+            seq: u64::try_from(seq).unwrap_or(0),
+            kind: entry.kind,
+            invitee_user_id: entry.invitee_user_id,
+            order_id: entry.order_id.unwrap_or_default(),
+            coupon_code: entry.coupon_code.unwrap_or_default(),
+            reverses_seq: entry
+                .reverses_seq
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+            at: Some(socialops_proto::timestamp(entry.at_us)),
+        });
+        outgoing.push(self.outcome(tenant_id, &entry.user_id, outcome));
+        Ok(seq)
     }
 }
 

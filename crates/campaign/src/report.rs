@@ -25,9 +25,12 @@ impl Engine {
         campaign_id: &str,
     ) -> Result<CampaignReport, CampaignError> {
         let campaign = self.campaign(tenant_id, campaign_id).await?;
-        let mut conn = self.store.db().pool().acquire().await?;
-        let settings = tenants::settings(&mut conn, tenant_id).await?;
-        let mut totals = attribution::campaign_totals(&mut conn, tenant_id, campaign_id).await?;
+        let settings = {
+            let mut conn = self.store.db().pool().acquire().await?;
+            tenants::settings(&mut conn, tenant_id).await?
+        };
+        let mut totals =
+            attribution::campaign_totals(self.store.db(), tenant_id, campaign_id).await?;
         let spec = &campaign.spec;
         for variant in &spec.variants {
             totals.entry((false, variant.id.clone())).or_default();

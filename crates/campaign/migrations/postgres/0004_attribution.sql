@@ -34,3 +34,6 @@ CREATE TABLE conversions (
 );
 CREATE INDEX conversions_campaign ON conversions (tenant_id, campaign_id, arm, variant_id, user_id);
 CREATE INDEX conversions_user ON conversions (tenant_id, user_id);
+
+-- The report counts sends and their distinct users per variant, state and rule from this index alone.
+CREATE INDEX sends_report ON sends (tenant_id, campaign_id, variant_id, state, rule, user_id);

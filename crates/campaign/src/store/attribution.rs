@@ -162,14 +162,15 @@ pub struct Conversion<'a> {
     pub at_us: i64,
 }
 
-/// Records an order with its touch; an order seen before keeps its first record.
+/// Records an order with its touch; an order seen before keeps its first record (and false is
+/// returned).
 pub async fn record_conversion(
     conn: &mut AnyConnection,
     tenant_id: &str,
     conversion: &Conversion<'_>,
-) -> Result<(), CampaignError> {
+) -> Result<bool, CampaignError> {
     let touch = conversion.touch;
-    sqlx::query(
+    Ok(sqlx::query(
         "INSERT INTO conversions (tenant_id, order_id, user_id, campaign_id, variant_id, arm, \
          send_key, touched_at_us, amount_cents, first_order, at_us) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
@@ -186,8 +187,9 @@ pub async fn record_conversion(
     .bind(i64::from(conversion.first_order))
     .bind(conversion.at_us)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// Takes a refund off the order's revenue, never below nothing; `0` refunds the whole order.
@@ -259,15 +261,15 @@ pub struct ArmTotals {
 pub type ArmKey = (bool, String);
 
 async fn grouped(
-    conn: &mut AnyConnection,
-    sql: &str,
+    db: &socialops_storage::Db,
+    sql: &'static str,
     tenant_id: &str,
     campaign_id: &str,
 ) -> Result<Vec<sqlx::any::AnyRow>, CampaignError> {
-    Ok(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+    Ok(sqlx::query(sql)
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_all(conn)
+        .fetch_all(db.pool())
         .await?)
 }
 
@@ -275,25 +277,51 @@ fn cents(value: Option<i64>) -> i64 {
     value.unwrap_or(0)
 }
 
-/// The campaign's totals per arm, a few grouped statements over its journeys, sends, engagements,
-/// conversions and coupons.
+/// A user's arm: their first journey through the campaign (assignment is sticky, so every later
+/// one is in the same arm).
+const AUDIENCE: &str = "SELECT holdout, variant_id, COUNT(*) FROM journeys \
+     WHERE tenant_id = $1 AND campaign_id = $2 AND occurrence = 1 GROUP BY holdout, variant_id";
+/// Read from `sends_report` alone, in its order, so the distinct users need no sort.
+const SENDS: &str = "SELECT variant_id, state, rule, COUNT(*), COUNT(DISTINCT user_id) FROM sends \
+     WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY variant_id, state, rule \
+     ORDER BY variant_id, state, rule";
+const ENGAGEMENTS: &str = "SELECT variant_id, kind, COUNT(DISTINCT user_id) FROM engagements \
+     WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY variant_id, kind";
+const CONVERSIONS: &str = "SELECT arm, variant_id, COUNT(*), CAST(SUM(orders) AS BIGINT), \
+     CAST(SUM(first_orders) AS BIGINT), \
+     CAST(SUM(CASE WHEN orders > 1 THEN 1 ELSE 0 END) AS BIGINT), \
+     CAST(SUM(revenue) AS BIGINT), \
+     CAST(SUM(CAST(revenue AS DOUBLE PRECISION) * revenue) AS DOUBLE PRECISION) \
+     FROM (SELECT arm, variant_id, user_id, COUNT(*) AS orders, \
+     CAST(SUM(first_order) AS BIGINT) AS first_orders, \
+     CAST(SUM(amount_cents - refunded_cents) AS BIGINT) AS revenue FROM conversions \
+     WHERE tenant_id = $1 AND campaign_id = $2 AND arm IN ('variant', 'holdout') \
+     GROUP BY arm, variant_id, user_id) AS per_user GROUP BY arm, variant_id";
+const COUPON_COST: &str = "SELECT s.variant_id, CAST(SUM(c.discount_cents) AS BIGINT) \
+     FROM coupons c JOIN sends s ON s.send_key = c.issue_key WHERE c.tenant_id = $1 \
+     AND c.campaign_id = $2 AND c.redeemed_at_us IS NOT NULL GROUP BY s.variant_id";
+
+/// The campaign's totals per arm: five grouped statements over its journeys, sends, engagements,
+/// conversions and coupons, run at once on connections of the pool.
 pub async fn campaign_totals(
-    conn: &mut AnyConnection,
+    db: &socialops_storage::Db,
     tenant_id: &str,
     campaign_id: &str,
 ) -> Result<std::collections::BTreeMap<ArmKey, ArmTotals>, CampaignError> {
+    let (audience, sends, engagements, conversions, coupon_cost) = tokio::try_join!(
+        grouped(db, AUDIENCE, tenant_id, campaign_id),
+        grouped(db, SENDS, tenant_id, campaign_id),
+        grouped(db, ENGAGEMENTS, tenant_id, campaign_id),
+        grouped(db, CONVERSIONS, tenant_id, campaign_id),
+        grouped(db, COUPON_COST, tenant_id, campaign_id),
+    )?;
     let mut arms: std::collections::BTreeMap<ArmKey, ArmTotals> = Default::default();
-    let q = "SELECT holdout, variant_id, COUNT(DISTINCT user_id) FROM journeys \
-             WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY holdout, variant_id";
-    for row in grouped(conn, q, tenant_id, campaign_id).await? {
+    for row in audience {
         let holdout: i64 = row.try_get(0)?;
         let arm = arms.entry((holdout != 0, row.try_get(1)?)).or_default();
         arm.audience = count(row.try_get(2)?);
     }
-    let q = "SELECT variant_id, state, rule, COUNT(*), COUNT(DISTINCT user_id) FROM sends \
-             WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY variant_id, state, rule \
-             ORDER BY variant_id, state, rule";
-    for row in grouped(conn, q, tenant_id, campaign_id).await? {
+    for row in sends {
         let arm = arms.entry((false, row.try_get(0)?)).or_default();
         let state: String = row.try_get(1)?;
         let rule: Option<String> = row.try_get(2)?;
@@ -309,9 +337,7 @@ pub async fn campaign_totals(
             arm.held.push((name, n));
         }
     }
-    let q = "SELECT variant_id, kind, COUNT(DISTINCT user_id) FROM engagements \
-             WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY variant_id, kind";
-    for row in grouped(conn, q, tenant_id, campaign_id).await? {
+    for row in engagements {
         let arm = arms.entry((false, row.try_get(0)?)).or_default();
         let kind: String = row.try_get(1)?;
         let n = count(row.try_get(2)?);
@@ -321,17 +347,7 @@ pub async fn campaign_totals(
             _ => {}
         }
     }
-    let q = "SELECT arm, variant_id, COUNT(*), CAST(SUM(orders) AS BIGINT), \
-             CAST(SUM(first_orders) AS BIGINT), \
-             CAST(SUM(CASE WHEN orders > 1 THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(revenue) AS BIGINT), \
-             CAST(SUM(CAST(revenue AS DOUBLE PRECISION) * revenue) AS DOUBLE PRECISION) \
-             FROM (SELECT arm, variant_id, user_id, COUNT(*) AS orders, \
-             CAST(SUM(first_order) AS BIGINT) AS first_orders, \
-             CAST(SUM(amount_cents - refunded_cents) AS BIGINT) AS revenue FROM conversions \
-             WHERE tenant_id = $1 AND campaign_id = $2 AND arm IN ('variant', 'holdout') \
-             GROUP BY arm, variant_id, user_id) AS per_user GROUP BY arm, variant_id";
-    for row in grouped(conn, q, tenant_id, campaign_id).await? {
+    for row in conversions {
         let arm_name: String = row.try_get(0)?;
         let arm = arms
             .entry((arm_name == "holdout", row.try_get(1)?))
@@ -343,10 +359,7 @@ pub async fn campaign_totals(
         arm.revenue_cents = cents(row.try_get(6)?);
         arm.revenue_sq_sum = row.try_get::<Option<f64>, _>(7)?.unwrap_or(0.0);
     }
-    let q = "SELECT s.variant_id, CAST(SUM(c.discount_cents) AS BIGINT) FROM coupons c JOIN sends s \
-             ON s.send_key = c.issue_key WHERE c.tenant_id = $1 AND c.campaign_id = $2 \
-             AND c.redeemed_at_us IS NOT NULL GROUP BY s.variant_id";
-    for row in grouped(conn, q, tenant_id, campaign_id).await? {
+    for row in coupon_cost {
         let arm = arms.entry((false, row.try_get(0)?)).or_default();
         arm.coupon_cost_cents = cents(row.try_get(1)?);
     }

@@ -221,6 +221,27 @@ async fn referrals_are_credited_rewarded_flagged_and_reversed(backend: Backend) 
     );
     assert!((stats.fission_rate - 3.0).abs() < 1e-9);
 
+    socialops_testkit::eventually("a's ledger on the campaigns topic", || {
+        let kinds: Vec<String> = app
+            .coupon_outcomes()
+            .into_iter()
+            .filter_map(|o| match o {
+                socialops_proto::campaigns::v1::campaign_outcome::Outcome::Referral(r) => {
+                    Some(r.kind)
+                }
+                _ => None,
+            })
+            .collect();
+        async move {
+            if kinds == ["credit", "credit", "credit", "reward", "credit", "reversal"] {
+                Ok(())
+            } else {
+                Err(format!("{kinds:?}"))
+            }
+        }
+    })
+    .await;
+
     let err = referrals_for(&app, "someone-else")
         .await
         .get_programme(GetProgrammeRequest {

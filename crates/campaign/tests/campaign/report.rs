@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use socialops_auth::Role;
 use socialops_proto::campaign::v1::{CampaignReport, GetCampaignReportRequest};
+use socialops_proto::campaigns::v1::campaign_outcome::Outcome;
 use socialops_proto::events::v1::social_event::Payload;
 use socialops_proto::events::v1::{
     ContentClick, OrderPlaced, OrderRefunded, Platform, SocialEvent,
@@ -167,6 +168,32 @@ async fn credited_to_the_last_touch(backend: Backend) {
         report.summary
     );
     assert!(!report.srm_status.is_empty());
+
+    // The credited orders are announced on the campaigns topic; the one outside the window is not.
+    socialops_testkit::eventually("two conversions published", || {
+        let mut found: Vec<(String, String)> = app
+            .coupon_outcomes()
+            .into_iter()
+            .filter_map(|o| match o {
+                Outcome::Conversion(c) => Some((c.order_id, c.arm)),
+                _ => None,
+            })
+            .collect();
+        found.sort();
+        async move {
+            if found
+                == [
+                    ("o-holdout".to_owned(), "holdout".to_owned()),
+                    ("o-near".to_owned(), "variant".to_owned()),
+                ]
+            {
+                Ok(())
+            } else {
+                Err(format!("{found:?}"))
+            }
+        }
+    })
+    .await;
 
     // Another tenant cannot read it.
     let err = app
