@@ -338,7 +338,7 @@ async fn report(
          send_key, touched_at_us, amount_cents, first_order, at_us) SELECT $1, 'o' || g, \
          'r' || g, $2, CASE WHEN (g / 10) % 2 = 0 THEN 'a' ELSE 'b' END, \
          CASE WHEN g % 10 = 0 THEN 'holdout' ELSE 'variant' END, NULL, 0, 5000 + g % 7000, 1, 0 \
-         FROM generate_series(1, $3) g WHERE g % 20 = 0 OR g % 23 = 0",
+         FROM generate_series(1, $3) g WHERE g % 20 = 3 OR g % 23 = 0",
     ] {
         sqlx::query(sql)
             .bind(TENANT)

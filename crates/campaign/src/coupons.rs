@@ -120,24 +120,6 @@ impl Engine {
         Ok(issued)
     }
 
-    /// Redeems a code over the API, in its own transaction. A refusal is kept in the code's history.
-    pub async fn redeem_coupon(
-        &self,
-        tenant_id: &str,
-        code: &str,
-        request: &RedeemRequest<'_>,
-    ) -> Result<Redemption, CampaignError> {
-        let mut tx = self.store.db().begin_write().await?;
-        let mut outgoing = Vec::new();
-        let result = self
-            .redeem_in(&mut tx, tenant_id, code, request, &mut outgoing)
-            .await?;
-        socialops_bus::Outbox::enqueue(&mut tx, &outgoing).await?;
-        tx.commit().await?;
-        self.wake_relay(&outgoing);
-        result.map_err(refused)
-    }
-
     fn wake_relay(&self, outgoing: &[OutgoingMessage]) {
         if !outgoing.is_empty() {
             self.outbox.notify_one();
@@ -384,5 +366,133 @@ impl Engine {
             restored += 1;
         }
         Ok(restored)
+    }
+}
+
+/// Redemptions over gRPC, committed in groups: one worker takes every request waiting (up to
+/// [`REDEEM_BATCH`]) and redeems them in one transaction, in arrival order, so concurrent callers
+/// share one commit and one turn on the pool's row instead of queueing for it one by one. A
+/// refusal is one caller's answer; a database error fails the group, and each caller may retry.
+#[derive(Clone)]
+pub struct Redeemer {
+    jobs: tokio::sync::mpsc::Sender<RedeemJob>,
+}
+
+/// Redemptions one transaction takes at most.
+pub const REDEEM_BATCH: usize = 128;
+
+struct RedeemJob {
+    tenant_id: String,
+    code: String,
+    user_id: String,
+    order_id: String,
+    order_amount_cents: i64,
+    at_us: i64,
+    reply: tokio::sync::oneshot::Sender<Result<Redemption, CampaignError>>,
+}
+
+impl Redeemer {
+    /// The redeemer and its worker, which runs until `shutdown`.
+    pub fn start(
+        engine: std::sync::Arc<Engine>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> (
+        Self,
+        impl std::future::Future<Output = Result<(), CampaignError>>,
+    ) {
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<RedeemJob>(4 * REDEEM_BATCH);
+        let worker = async move {
+            let mut batch = Vec::with_capacity(REDEEM_BATCH);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => return Ok(()),
+                    n = queue.recv_many(&mut batch, REDEEM_BATCH) => {
+                        if n == 0 {
+                            return Ok(());
+                        }
+                    }
+                }
+                engine.redeem_batch(&mut batch).await;
+            }
+        };
+        (Self { jobs }, worker)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn redeem(
+        &self,
+        tenant_id: &str,
+        code: &str,
+        user_id: &str,
+        order_id: &str,
+        order_amount_cents: i64,
+        at_us: i64,
+    ) -> Result<Redemption, CampaignError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = RedeemJob {
+            tenant_id: tenant_id.to_owned(),
+            code: code.to_owned(),
+            user_id: user_id.to_owned(),
+            order_id: order_id.to_owned(),
+            order_amount_cents,
+            at_us,
+            reply,
+        };
+        let stopped = || CampaignError::Runtime("the coupon redeemer has stopped".into());
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Engine {
+    /// Redeems the jobs in one transaction and answers each; empties `jobs`.
+    async fn redeem_batch(&self, jobs: &mut Vec<RedeemJob>) {
+        match self.redeem_all(jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.drain(..).zip(results) {
+                    let _ = job.reply.send(result.map_err(refused));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, jobs = jobs.len(), "coupon redemptions failed");
+                let code = error.code();
+                let message = error.to_string();
+                for job in jobs.drain(..) {
+                    let again = match code {
+                        tonic::Code::Aborted => CampaignError::Conflict(message.clone()),
+                        tonic::Code::Internal => CampaignError::Runtime(message.clone()),
+                        _ => CampaignError::Unavailable(message.clone()),
+                    };
+                    let _ = job.reply.send(Err(again));
+                }
+            }
+        }
+    }
+
+    async fn redeem_all(
+        &self,
+        jobs: &[RedeemJob],
+    ) -> Result<Vec<Result<Redemption, Refusal>>, CampaignError> {
+        let mut tx = self.store.db().begin_write().await?;
+        let mut outgoing = Vec::new();
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let request = RedeemRequest {
+                user_id: Some(&job.user_id),
+                order_id: &job.order_id,
+                order_amount_cents: Some(job.order_amount_cents),
+                applied_cents: None,
+                at_us: job.at_us,
+            };
+            results.push(
+                self.redeem_in(&mut tx, &job.tenant_id, &job.code, &request, &mut outgoing)
+                    .await?,
+            );
+        }
+        socialops_bus::Outbox::enqueue(&mut tx, &outgoing).await?;
+        tx.commit().await?;
+        self.wake_relay(&outgoing);
+        Ok(results)
     }
 }

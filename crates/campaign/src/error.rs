@@ -14,5 +14,8 @@ socialops_service::service_error! {
         /// A budget or limit used up: a coupon pool's count or value budget, a user's limit.
         #[error("{0}")]
         Exhausted(String) => tonic::Code::ResourceExhausted,
+        /// The store failed for a group of requests; retrying may succeed.
+        #[error("{0}")]
+        Unavailable(String) => tonic::Code::Unavailable,
     }
 }

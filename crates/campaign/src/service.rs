@@ -16,6 +16,7 @@ use crate::api::coupons::CouponApi;
 use crate::api::referrals::ReferralApi;
 use crate::config::CampaignConfig;
 use crate::consume::{Feed, Handler};
+use crate::coupons::Redeemer;
 use crate::engine::Engine;
 use crate::error::CampaignError;
 use crate::segments::SegmentMembers;
@@ -96,8 +97,13 @@ pub async fn start(
             config.max_definition_bytes,
         )))
         .await;
+    let (redeemer, redeeming) = Redeemer::start(engine.clone(), shutdown.clone());
+    skeleton.spawn(redeeming);
     skeleton
-        .serve(CouponServiceServer::new(CouponApi::new(engine.clone())))
+        .serve(CouponServiceServer::new(CouponApi::new(
+            engine.clone(),
+            redeemer,
+        )))
         .await;
     skeleton
         .serve(ReferralServiceServer::new(ReferralApi::new(engine.clone())))

@@ -12,8 +12,8 @@ use socialops_proto::campaign::v1::{
 use tonic::{Request, Response, Status};
 
 use super::{caller, required};
-use crate::coupons::IssueRequest;
-use crate::domain::coupon::{self, Pool, PoolSpec, RedeemRequest};
+use crate::coupons::{IssueRequest, Redeemer};
+use crate::domain::coupon::{self, Pool, PoolSpec};
 use crate::engine::Engine;
 use crate::error::CampaignError;
 use crate::store::coupons::CouponEvent as StoredEvent;
@@ -22,11 +22,12 @@ const MAX_CODE: usize = 128;
 
 pub struct CouponApi {
     engine: Arc<Engine>,
+    redeemer: Redeemer,
 }
 
 impl CouponApi {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+    pub fn new(engine: Arc<Engine>, redeemer: Redeemer) -> Self {
+        Self { engine, redeemer }
     }
 }
 
@@ -110,8 +111,27 @@ fn wire_coupon(coupon: coupon::Coupon, now_us: i64, history: Vec<StoredEvent>) -
     }
 }
 
+/// A caller's id: at most 256 bytes, no control characters (no store holds a NUL).
+fn id<'a>(value: &'a str, field: &str) -> Result<&'a str, CampaignError> {
+    let value = required(value, field)?;
+    if value.len() > 256 || value.chars().any(char::is_control) {
+        return Err(CampaignError::InvalidArgument(format!(
+            "{field}: at most 256 bytes, no control characters"
+        )));
+    }
+    Ok(value)
+}
+
+fn id_if_given(value: &str, field: &str) -> Result<(), CampaignError> {
+    if value.is_empty() {
+        Ok(())
+    } else {
+        id(value, field).map(|_| ())
+    }
+}
+
 fn code(value: &str) -> Result<&str, CampaignError> {
-    let value = required(value, "code")?;
+    let value = id(value, "code")?;
     if value.len() > MAX_CODE {
         return Err(CampaignError::InvalidArgument(format!(
             "code: longer than {MAX_CODE} bytes"
@@ -164,7 +184,8 @@ impl CouponService for CouponApi {
         let (_, tenant) = caller(&request, Role::Writer)?;
         let body = request.get_ref();
         let pool_id = required(&body.pool_id, "pool_id")?;
-        let user_id = required(&body.user_id, "user_id")?;
+        let user_id = id(&body.user_id, "user_id")?;
+        id_if_given(&body.request_id, "request_id")?;
         let request_id = if body.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -196,8 +217,8 @@ impl CouponService for CouponApi {
         let (_, tenant) = caller(&request, Role::Writer)?;
         let body = request.get_ref();
         let code = code(&body.code)?;
-        let user_id = required(&body.user_id, "user_id")?;
-        let order_id = required(&body.order_id, "order_id")?;
+        let user_id = id(&body.user_id, "user_id")?;
+        let order_id = id(&body.order_id, "order_id")?;
         if body.order_amount_cents <= 0 {
             return Err(CampaignError::InvalidArgument(
                 "order_amount_cents: must be positive".into(),
@@ -206,17 +227,14 @@ impl CouponService for CouponApi {
         }
         let now_us = self.engine.clock.now_us();
         let redemption = self
-            .engine
-            .redeem_coupon(
+            .redeemer
+            .redeem(
                 &tenant,
                 code,
-                &RedeemRequest {
-                    user_id: Some(user_id),
-                    order_id,
-                    order_amount_cents: Some(body.order_amount_cents),
-                    applied_cents: None,
-                    at_us: now_us,
-                },
+                user_id,
+                order_id,
+                body.order_amount_cents,
+                now_us,
             )
             .await?;
         Ok(Response::new(Redemption {
