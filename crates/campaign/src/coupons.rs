@@ -3,6 +3,8 @@
 //! restored by a refund within the pool's window. Each change is recorded in the code's history and
 //! announced on `socialops.campaigns.v1` through the outbox, in the transaction that makes it.
 
+use std::collections::HashMap;
+
 use socialops_bus::OutgoingMessage;
 use socialops_proto::campaigns::v1 as wire;
 use sqlx::AnyConnection;
@@ -470,14 +472,63 @@ impl Engine {
         }
     }
 
+    /// The jobs in one transaction, in arrival order: their codes locked in one statement, each
+    /// pool once, the outcomes decided in memory (a code redeemed by an earlier job is seen by
+    /// later ones), then one statement for the codes, one per pool, one for the history.
     async fn redeem_all(
         &self,
         jobs: &[RedeemJob],
     ) -> Result<Vec<Result<Redemption, Refusal>>, CampaignError> {
         let mut tx = self.store.db().begin_write().await?;
-        let mut outgoing = Vec::new();
+        let mut keys: Vec<(String, String)> = jobs
+            .iter()
+            .map(|j| (j.tenant_id.clone(), j.code.clone()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut coupons: HashMap<(String, String), Coupon> = store::coupons_locked(&mut tx, &keys)
+            .await?
+            .into_iter()
+            .map(|(tenant_id, c)| ((tenant_id, c.code.clone()), c))
+            .collect();
+        let mut pool_keys: Vec<(String, String)> = coupons
+            .iter()
+            .map(|((tenant_id, _), c)| (tenant_id.clone(), c.pool_id.clone()))
+            .collect();
+        pool_keys.sort();
+        pool_keys.dedup();
+        let mut pools: HashMap<(String, String), (Pool, i64, i64)> = HashMap::new();
+        for (tenant_id, pool_id) in pool_keys {
+            if let Some(pool) = store::pool(&mut tx, &tenant_id, &pool_id, true).await? {
+                pools.insert((tenant_id, pool_id), (pool, 0, 0));
+            }
+        }
         let mut results = Vec::with_capacity(jobs.len());
+        let mut events = Vec::new();
+        let mut changed = Vec::new();
+        let mut outgoing = Vec::new();
         for job in jobs {
+            let refusal_event = |refusal: &Refusal| CouponEvent {
+                kind: "refused".into(),
+                order_id: Some(job.order_id.clone()),
+                amount_cents: job.order_amount_cents,
+                reason: Some(refusal.to_string()),
+                at_us: job.at_us,
+            };
+            let key = (job.tenant_id.clone(), job.code.clone());
+            let Some(coupon) = coupons.get_mut(&key) else {
+                let refusal = Refusal::UnknownCode;
+                events.push((job, job.user_id.clone(), refusal_event(&refusal)));
+                results.push(Err(refusal));
+                continue;
+            };
+            let pool_key = (job.tenant_id.clone(), coupon.pool_id.clone());
+            let Some((pool, redeemed, value)) = pools.get_mut(&pool_key) else {
+                return Err(CampaignError::Corrupt(format!(
+                    "coupon {}: pool {} is gone",
+                    job.code, coupon.pool_id
+                )));
+            };
             let request = RedeemRequest {
                 user_id: Some(&job.user_id),
                 order_id: &job.order_id,
@@ -485,11 +536,84 @@ impl Engine {
                 applied_cents: None,
                 at_us: job.at_us,
             };
-            results.push(
-                self.redeem_in(&mut tx, &job.tenant_id, &job.code, &request, &mut outgoing)
-                    .await?,
-            );
+            match coupon::check_redeem(coupon, pool, &request) {
+                Ok(Some(discount)) => {
+                    pool.num_redeemed += 1;
+                    pool.redeemed_value_cents += discount;
+                    *redeemed += 1;
+                    *value += discount;
+                    coupon.redemption = Some(Redeemed {
+                        at_us: job.at_us,
+                        order_id: job.order_id.clone(),
+                        order_amount_cents: Some(job.order_amount_cents),
+                        discount_cents: discount,
+                    });
+                    events.push((
+                        job,
+                        coupon.user_id.clone(),
+                        CouponEvent {
+                            kind: "redeemed".into(),
+                            order_id: Some(job.order_id.clone()),
+                            amount_cents: discount,
+                            reason: None,
+                            at_us: job.at_us,
+                        },
+                    ));
+                    outgoing.push(self.outcome(
+                        &job.tenant_id,
+                        &coupon.user_id,
+                        wire::campaign_outcome::Outcome::CouponRedeemed(wire::CouponRedeemed {
+                            pool_id: coupon.pool_id.clone(),
+                            code: coupon.code.clone(),
+                            order_id: job.order_id.clone(),
+                            discount_cents: discount,
+                            currency: coupon.currency.clone(),
+                            redeemed_at: Some(socialops_proto::timestamp(job.at_us)),
+                            campaign_id: coupon.campaign_id.clone(),
+                        }),
+                    ));
+                    changed.push(key);
+                    results.push(Ok(Redemption {
+                        coupon: coupon.clone(),
+                        discount_cents: discount,
+                        replayed: false,
+                    }));
+                }
+                Ok(None) => results.push(Ok(Redemption {
+                    discount_cents: coupon.redemption.as_ref().map_or(0, |r| r.discount_cents),
+                    coupon: coupon.clone(),
+                    replayed: true,
+                })),
+                Err(refusal) => {
+                    events.push((job, job.user_id.clone(), refusal_event(&refusal)));
+                    results.push(Err(refusal));
+                }
+            }
         }
+        changed.sort();
+        changed.dedup();
+        let saved: Vec<(&str, &Coupon)> = changed
+            .iter()
+            .filter_map(|key| coupons.get(key).map(|c| (key.0.as_str(), c)))
+            .collect();
+        store::save_redemptions(&mut tx, &saved).await?;
+        for ((tenant_id, pool_id), (_, redeemed, value)) in &pools {
+            if *redeemed > 0 {
+                store::add_to_pool(&mut tx, tenant_id, pool_id, 0, *redeemed, *value).await?;
+            }
+        }
+        let history: Vec<(&str, &str, &str, CouponEvent)> = events
+            .iter()
+            .map(|(job, user, event)| {
+                (
+                    job.tenant_id.as_str(),
+                    job.code.as_str(),
+                    user.as_str(),
+                    event.clone(),
+                )
+            })
+            .collect();
+        store::record_events(&mut tx, &history).await?;
         socialops_bus::Outbox::enqueue(&mut tx, &outgoing).await?;
         tx.commit().await?;
         self.wake_relay(&outgoing);

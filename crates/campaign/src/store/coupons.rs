@@ -3,7 +3,8 @@
 //! transaction ends: concurrent issuers and redeemers of a pool take turns, so its budgets are
 //! never exceeded. A code's row is always locked before its pool's. (SQLite has one writer.)
 
-use socialops_storage::{Backend, Row};
+use socialops_storage::rows::{ColumnType, Rows};
+use socialops_storage::{Backend, Row, SqlText};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -370,4 +371,125 @@ pub async fn history(
             })
         })
         .collect()
+}
+
+/// The codes, `(tenant, code)`, their rows locked until the transaction ends when `lock` is set,
+/// in `(tenant, code)` order (so two groups never deadlock on each other's codes).
+pub async fn coupons_locked(
+    conn: &mut AnyConnection,
+    keys: &[(String, String)],
+) -> Result<Vec<(String, Coupon)>, CampaignError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = Backend::of(conn);
+    let mut sql = SqlText::new(
+        backend,
+        &format!(
+            "SELECT {COUPON_COLUMNS}, tenant_id FROM coupons WHERE (tenant_id, code) IN (VALUES "
+        ),
+    );
+    sql.value_rows(keys.len(), 2)
+        .push(") ORDER BY tenant_id, code")
+        .push(lock_clause(conn, true));
+    let mut query = sqlx::query(sql.into_sql());
+    for (tenant_id, code) in keys {
+        query = query.bind(tenant_id.as_str()).bind(code.as_str());
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(13)?, coupon_of(row)?)))
+        .collect()
+}
+
+/// Writes the codes' redemptions in one statement.
+pub async fn save_redemptions(
+    conn: &mut AnyConnection,
+    coupons: &[(&str, &Coupon)],
+) -> Result<(), CampaignError> {
+    if coupons.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Rows::new(&[
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Int,
+        ColumnType::Text,
+        ColumnType::Int,
+        ColumnType::Int,
+        ColumnType::Int,
+        ColumnType::Text,
+        ColumnType::Int,
+        ColumnType::Int,
+    ]);
+    for (tenant_id, coupon) in coupons {
+        let done = coupon.redemption.as_ref();
+        rows.push(*tenant_id)
+            .push(coupon.code.as_str())
+            .push(coupon.pool_id.as_str())
+            .push(coupon.user_id.as_str())
+            .push(coupon.issue_key.as_str())
+            .push(coupon.campaign_id.as_str())
+            .push(coupon.value_cents)
+            .push(coupon.currency.as_str())
+            .push(coupon.issued_at_us)
+            .push(coupon.expires_at_us)
+            .push(done.map(|r| r.at_us))
+            .push(super::text(done.map(|r| r.order_id.as_str())))
+            .push(done.and_then(|r| r.order_amount_cents))
+            .push(done.map_or(0, |r| r.discount_cents));
+    }
+    rows.insert(
+        conn,
+        "INSERT INTO coupons (tenant_id, code, pool_id, user_id, issue_key, campaign_id, \
+         value_cents, currency, issued_at_us, expires_at_us, redeemed_at_us, order_id, \
+         order_amount_cents, discount_cents) ",
+        " ON CONFLICT (tenant_id, code) DO UPDATE SET redeemed_at_us = excluded.redeemed_at_us, \
+         order_id = excluded.order_id, order_amount_cents = excluded.order_amount_cents, \
+         discount_cents = excluded.discount_cents",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends history entries, `(tenant, code, user, event)`, in one statement.
+pub async fn record_events(
+    conn: &mut AnyConnection,
+    events: &[(&str, &str, &str, CouponEvent)],
+) -> Result<(), CampaignError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Rows::new(&[
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Int,
+        ColumnType::Text,
+        ColumnType::Int,
+    ]);
+    for (tenant_id, code, user_id, event) in events {
+        rows.push(*tenant_id)
+            .push(*code)
+            .push(*user_id)
+            .push(event.kind.as_str())
+            .push(super::text(event.order_id.as_deref()))
+            .push(event.amount_cents)
+            .push(super::text(event.reason.as_deref()))
+            .push(event.at_us);
+    }
+    rows.insert(
+        conn,
+        "INSERT INTO coupon_events (tenant_id, code, user_id, kind, order_id, amount_cents, \
+         reason, at_us) ",
+        "",
+    )
+    .await?;
+    Ok(())
 }
