@@ -130,12 +130,15 @@ id = "hello"
 text = "新品上市，会员先享。"
 "#;
 
-pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let kafka = KafkaConfig::new(args.kafka.clone());
+/// Fresh topics for a run of the campaign service, created with `partitions` each.
+pub(crate) async fn campaign_topics(
+    kafka: &KafkaConfig,
+    run_id: &str,
+    partitions: i32,
+) -> anyhow::Result<Topics> {
     let topics = Topics::with_suffix(&format!("bench{run_id}"));
     socialops_bus::ensure_topics(
-        &kafka,
+        kafka,
         &[
             &topics.profiles,
             &topics.events,
@@ -144,9 +147,16 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
             &topics.privacy,
             &topics.dlq,
         ],
-        6,
+        partitions,
     )
     .await?;
+    Ok(topics)
+}
+
+pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let kafka = KafkaConfig::new(args.kafka.clone());
+    let topics = campaign_topics(&kafka, &run_id, 6).await?;
     let database = DatabaseConfig {
         url: socialops_storage::create_scratch_postgres(&args.database_url, "socialops_bench")
             .await?,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use secrecy::ExposeSecret;
 use socialops_auth::{BearerToken, Role, TokenStore};
-use socialops_bus::{KafkaConfig, Topics};
+use socialops_bus::KafkaConfig;
 use socialops_campaign::domain::definition::{Format, parse};
 use socialops_campaign::manage::Change;
 use socialops_campaign::{CampaignConfig, Dependencies};
@@ -90,20 +90,7 @@ async fn channel(
 pub async fn run(args: PromotionsArgs) -> anyhow::Result<()> {
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let kafka = KafkaConfig::new(args.kafka.clone());
-    let topics = Topics::with_suffix(&format!("bench{run_id}"));
-    socialops_bus::ensure_topics(
-        &kafka,
-        &[
-            &topics.profiles,
-            &topics.events,
-            &topics.alerts,
-            &topics.campaigns,
-            &topics.privacy,
-            &topics.dlq,
-        ],
-        3,
-    )
-    .await?;
+    let topics = crate::campaign::campaign_topics(&kafka, &run_id, 3).await?;
     let database = DatabaseConfig {
         url: socialops_storage::create_scratch_postgres(&args.database_url, "socialops_bench")
             .await?,

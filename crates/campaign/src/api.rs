@@ -125,6 +125,14 @@ pub(crate) fn caller<T>(
     Ok((principal, tenant))
 }
 
+/// Seconds from the wire as microseconds, or why not.
+pub(crate) fn seconds_us(seconds: u64, field: &str) -> Result<i64, CampaignError> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000))
+        .ok_or_else(|| CampaignError::InvalidArgument(format!("{field}: too large")))
+}
+
 pub(crate) fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, CampaignError> {
     if value.trim().is_empty() {
         Err(CampaignError::InvalidArgument(format!("{field}: required")))

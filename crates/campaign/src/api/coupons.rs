@@ -11,7 +11,7 @@ use socialops_proto::campaign::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{caller, required};
+use super::{caller, required, seconds_us};
 use crate::coupons::{IssueRequest, Redeemer};
 use crate::domain::coupon::{self, Pool, PoolSpec};
 use crate::engine::Engine;
@@ -29,13 +29,6 @@ impl CouponApi {
     pub fn new(engine: Arc<Engine>, redeemer: Redeemer) -> Self {
         Self { engine, redeemer }
     }
-}
-
-fn seconds_us(seconds: u64, field: &str) -> Result<i64, CampaignError> {
-    i64::try_from(seconds)
-        .ok()
-        .and_then(|s| s.checked_mul(1_000_000))
-        .ok_or_else(|| CampaignError::InvalidArgument(format!("{field}: too large")))
 }
 
 fn spec_of(pool: CouponPool) -> Result<PoolSpec, CampaignError> {

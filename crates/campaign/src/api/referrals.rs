@@ -11,7 +11,7 @@ use socialops_proto::campaign::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{caller, required};
+use super::{caller, required, seconds_us};
 use crate::domain::referral::ProgrammeSpec;
 use crate::engine::Engine;
 use crate::error::CampaignError;
@@ -25,13 +25,6 @@ impl ReferralApi {
     pub fn new(engine: Arc<Engine>) -> Self {
         Self { engine }
     }
-}
-
-fn seconds_us(seconds: u64, field: &str) -> Result<i64, CampaignError> {
-    i64::try_from(seconds)
-        .ok()
-        .and_then(|s| s.checked_mul(1_000_000))
-        .ok_or_else(|| CampaignError::InvalidArgument(format!("{field}: too large")))
 }
 
 fn wire_programme(view: ProgrammeView) -> Programme {
