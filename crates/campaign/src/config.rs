@@ -29,6 +29,9 @@ pub struct CampaignConfig {
     pub segmentation_url: Option<String>,
     /// Most characters of one definition document.
     pub max_definition_bytes: usize,
+    /// How often running experiments with `auto_rollout` are checked for a winner.
+    #[serde(with = "humantime_serde")]
+    pub rollout_check_interval: Duration,
 }
 
 impl Default for CampaignConfig {
@@ -44,6 +47,7 @@ impl Default for CampaignConfig {
             dedup_window: Duration::from_secs(14 * 86_400),
             segmentation_url: None,
             max_definition_bytes: 256 * 1024,
+            rollout_check_interval: Duration::from_secs(600),
         }
     }
 }

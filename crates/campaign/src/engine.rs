@@ -482,7 +482,7 @@ impl Engine {
         if !allowed {
             return Ok(false);
         }
-        let occurrence = latest.map_or(1, |j| j.occurrence + 1);
+        let occurrence = latest.as_ref().map_or(1, |j| j.occurrence + 1);
         let settings = batch.settings(conn, tenant_id).await?;
         let tz = time_zone(user, &settings);
         let holdout = assign::in_holdout(tenant_id, campaign_id, user_id, campaign.spec.holdout);
@@ -492,7 +492,12 @@ impl Engine {
             .iter()
             .map(|v| (v.id.as_str(), v.weight))
             .collect();
-        let variant = assign::pick_variant(tenant_id, campaign_id, user_id, &weights).to_owned();
+        // After a roll-out a new entrant gets the winner; one who entered before keeps the variant
+        // they were assigned.
+        let variant = match (&campaign.winner, &latest) {
+            (Some(winner), None) => winner.clone(),
+            _ => assign::pick_variant(tenant_id, campaign_id, user_id, &weights).to_owned(),
+        };
         let (state, effects) = if holdout {
             (
                 JourneyState {

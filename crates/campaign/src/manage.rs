@@ -62,6 +62,8 @@ impl Engine {
             crisis_id: None,
             num_sent: 0,
             next_entry_at_us: None,
+            winner: None,
+            rolled_out_at_us: None,
         };
         let mut conn = self.store.db().pool().acquire().await?;
         campaigns::insert(&mut conn, &record).await?;

@@ -13,12 +13,61 @@ use crate::domain::stats::{
 use crate::engine::Engine;
 use crate::error::CampaignError;
 use crate::store::attribution::{self, ArmKey, ArmTotals};
-use crate::store::tenants;
+use crate::store::{campaigns, tenants};
 
-/// Users each arm needs before the report gives a verdict.
+/// Users each arm needs before the report gives a verdict, unless the campaign's experiment sets
+/// its own minimum.
 pub const MIN_USERS_PER_ARM: u64 = 100;
 
 impl Engine {
+    /// Rolls out the winner of every running experiment with `auto_rollout` that has one: the
+    /// sequential test on conversion rate finds a variant better than the first (or the first
+    /// better than every other), every variant has the minimum users, and the campaign has run the
+    /// minimum duration. Returns how many were rolled out.
+    pub async fn check_rollouts(&self) -> Result<u64, CampaignError> {
+        let candidates = {
+            let mut conn = self.store.db().pool().acquire().await?;
+            campaigns::running_undecided(&mut conn).await?
+        };
+        let now_us = self.clock.now_us();
+        let mut rolled_out = 0;
+        for campaign in candidates {
+            let Some(experiment) = campaign.spec.experiment.as_ref().filter(|e| e.auto_rollout)
+            else {
+                continue;
+            };
+            let (tenant_id, campaign_id) = (&campaign.tenant_id, &campaign.campaign_id);
+            let started_us = {
+                let mut conn = self.store.db().pool().acquire().await?;
+                campaigns::transitions(&mut conn, tenant_id, campaign_id)
+                    .await?
+                    .iter()
+                    .find(|t| t.to == "running")
+                    .map_or(campaign.created_at_us, |t| t.at_us)
+            };
+            let min_duration_us =
+                i64::try_from(experiment.min_duration.as_micros()).unwrap_or(i64::MAX);
+            if now_us.saturating_sub(started_us) < min_duration_us {
+                continue;
+            }
+            let report = self.campaign_report(tenant_id, campaign_id).await?;
+            let Some((winner, reason)) =
+                winner(&campaign.spec, experiment.min_users_per_arm, &report)
+            else {
+                continue;
+            };
+            let mut tx = self.store.db().begin_write().await?;
+            if campaigns::roll_out(&mut tx, tenant_id, campaign_id, &winner, &reason, now_us)
+                .await?
+            {
+                rolled_out += 1;
+                tracing::info!(tenant_id, campaign_id, winner, "experiment rolled out");
+            }
+            tx.commit().await?;
+        }
+        Ok(rolled_out)
+    }
+
     pub async fn campaign_report(
         &self,
         tenant_id: &str,
@@ -52,7 +101,25 @@ impl Engine {
             .iter()
             .map(|v| (v.id.as_str(), v.weight))
             .collect();
-        let srm = sample_ratio(&variants, spec.holdout, &totals, holdout.as_ref());
+        let srm = match campaign.rolled_out_at_us {
+            None => sample_ratio(&variants, spec.holdout, &totals, holdout.as_ref()),
+            Some(at_us) => {
+                let before =
+                    attribution::audience_before(self.store.db(), tenant_id, campaign_id, at_us)
+                        .await?;
+                let mut split: BTreeMap<ArmKey, ArmTotals> = BTreeMap::new();
+                let mut held_out = ArmTotals::default();
+                for ((is_holdout, variant), n) in before {
+                    if is_holdout {
+                        held_out.audience += n;
+                    } else {
+                        split.entry((false, variant)).or_default().audience = n;
+                    }
+                }
+                let holdout_before = holdout.as_ref().map(|_| held_out);
+                sample_ratio(&variants, spec.holdout, &split, holdout_before.as_ref())
+            }
+        };
         let mut arms = Vec::new();
         let mut total = ArmTotals::default();
         for (id, _) in &variants {
@@ -66,6 +133,10 @@ impl Engine {
         if let Some(holdout) = &holdout {
             arms.push(arm_report("holdout", true, holdout, platform));
         }
+        let min_users = spec
+            .experiment
+            .as_ref()
+            .map_or(MIN_USERS_PER_ARM, |e| e.min_users_per_arm);
         let mut comparisons = Vec::new();
         let stats_of = |arm: &ArmTotals| ArmStats {
             users: arm.audience,
@@ -78,14 +149,18 @@ impl Engine {
             let control = stats_of(&totals[&(false, (*control_id).to_owned())]);
             for (id, _) in variants.iter().skip(1) {
                 let treatment = stats_of(&totals[&(false, (*id).to_owned())]);
-                comparisons.extend(compare(control_id, id, &control, &treatment, &srm));
+                comparisons.extend(compare(
+                    control_id, id, &control, &treatment, &srm, min_users,
+                ));
             }
         }
         if let Some(holdout) = &holdout {
             let control = stats_of(holdout);
             for (id, _) in &variants {
                 let treatment = stats_of(&totals[&(false, (*id).to_owned())]);
-                comparisons.extend(compare("holdout", id, &control, &treatment, &srm));
+                comparisons.extend(compare(
+                    "holdout", id, &control, &treatment, &srm, min_users,
+                ));
             }
         }
         let attribution_rule = format!(
@@ -242,6 +317,7 @@ fn compare(
     control: &ArmStats,
     treatment: &ArmStats,
     srm: &Result<SrmResult, Unavailable>,
+    min_users_per_arm: u64,
 ) -> Vec<Comparison> {
     let settings = Settings::default();
     [Metric::ConversionRate, Metric::RevenuePerUser]
@@ -262,7 +338,7 @@ fn compare(
                 control,
                 treatment,
                 srm,
-                min_users_per_arm: MIN_USERS_PER_ARM,
+                min_users_per_arm,
                 primary: &sequential,
             });
             comparison(
@@ -348,4 +424,50 @@ fn summary(total: &ArmReport, held_out: u64, comparisons: &[Comparison]) -> Stri
 
 fn money(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, (cents % 100).abs())
+}
+
+/// The variant to roll out and why, in words, or `None` while the experiment has no winner.
+fn winner(
+    spec: &crate::domain::definition::CampaignSpec,
+    min_users: u64,
+    report: &CampaignReport,
+) -> Option<(String, String)> {
+    let control = spec.variants.first()?.id.as_str();
+    let arms_ready = spec.variants.iter().all(|v| {
+        report
+            .arms
+            .iter()
+            .any(|a| !a.holdout && a.variant_id == v.id && a.audience >= min_users)
+    });
+    if !arms_ready {
+        return None;
+    }
+    let against_control: Vec<&Comparison> = report
+        .comparisons
+        .iter()
+        .filter(|c| c.control == control && c.metric == "conversion_rate")
+        .collect();
+    if against_control.is_empty() {
+        return None;
+    }
+    let best = against_control
+        .iter()
+        .filter(|c| c.verdict == "winner")
+        .max_by(|a, b| a.difference.total_cmp(&b.difference));
+    let (winner, sentences) = match best {
+        Some(best) => (best.treatment.clone(), best.sentence.clone()),
+        None if against_control.iter().all(|c| c.verdict == "loser") => (
+            control.to_owned(),
+            against_control
+                .iter()
+                .map(|c| c.sentence.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        None => return None,
+    };
+    Some((
+        winner.clone(),
+        format!("{sentences} Rolled out: every new entrant gets variant {winner}."),
+    ))
 }

@@ -85,6 +85,8 @@ pub async fn start(
         batch: config.sweep_batch,
         dedup_window: config.dedup_window,
         last_forget: std::sync::Mutex::new(None),
+        rollout_every: config.rollout_check_interval,
+        last_rollout_check: std::sync::Mutex::new(None),
     });
     skeleton.sweep(config.sweep_interval, move || {
         let sweeper = sweeper.clone();

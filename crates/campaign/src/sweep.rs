@@ -29,6 +29,8 @@ pub struct Sweeper {
     pub batch: usize,
     pub dedup_window: Duration,
     pub last_forget: std::sync::Mutex<Option<Instant>>,
+    pub rollout_every: Duration,
+    pub last_rollout_check: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Sweeper {
@@ -48,6 +50,17 @@ impl Sweeper {
             if forgotten > 0 {
                 tracing::debug!(forgotten, "processed message ids forgotten");
             }
+        }
+        let check_rollouts = {
+            let mut last = self.last_rollout_check.lock().expect("sweeper lock");
+            let due = last.is_none_or(|at| at.elapsed() >= self.rollout_every);
+            if due {
+                *last = Some(started);
+            }
+            due
+        };
+        if check_rollouts {
+            self.engine.check_rollouts().await?;
         }
         loop {
             let did = self.engine.sweep_step(self.batch).await?;

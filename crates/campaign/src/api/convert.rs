@@ -58,6 +58,8 @@ pub fn campaign(record: &CampaignRecord, num_findings_open: u64) -> api::Campaig
         pause_reason: record.pause_reason.clone().unwrap_or_default(),
         crisis_id: record.crisis_id.clone().unwrap_or_default(),
         num_findings_open,
+        rolled_out_variant: record.winner.clone().unwrap_or_default(),
+        rolled_out_at: record.rolled_out_at_us.map(timestamp),
     }
 }
 

@@ -60,6 +60,9 @@ pub struct CampaignSpec {
     /// The share of entrants held out: they enter and leave at once, and get nothing.
     #[serde(default)]
     pub holdout: f64,
+    /// How the variants are judged, and whether the winner is rolled out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
     /// The most sends the campaign makes.
@@ -79,6 +82,29 @@ pub struct CampaignSpec {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub exit: ExitRules,
+}
+
+/// The experiment between a campaign's variants. With `auto_rollout`, once the sequential test
+/// finds a variant better than the first (or the first better than every other) on conversion rate,
+/// with every variant at `min_users_per_arm` and the campaign running `min_duration`, every new
+/// entrant gets the winner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    #[serde(default)]
+    pub auto_rollout: bool,
+    #[serde(default = "default_min_users")]
+    pub min_users_per_arm: u64,
+    #[serde(default = "default_min_duration", with = "humantime_serde")]
+    pub min_duration: Duration,
+}
+
+fn default_min_users() -> u64 {
+    1_000
+}
+
+fn default_min_duration() -> Duration {
+    Duration::from_secs(7 * 24 * 3_600)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

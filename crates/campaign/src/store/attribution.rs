@@ -365,3 +365,28 @@ pub async fn campaign_totals(
     }
     Ok(arms)
 }
+
+/// Users per arm, `(holdout, variant)`, whose first journey began before `before_us`: the audience
+/// an experiment's split is checked on once a roll-out sends every new entrant to one variant.
+pub async fn audience_before(
+    db: &socialops_storage::Db,
+    tenant_id: &str,
+    campaign_id: &str,
+    before_us: i64,
+) -> Result<std::collections::BTreeMap<ArmKey, u64>, CampaignError> {
+    let rows = sqlx::query(
+        "SELECT holdout, variant_id, COUNT(*) FROM journeys WHERE tenant_id = $1 \
+         AND campaign_id = $2 AND occurrence = 1 AND entered_at_us < $3 GROUP BY holdout, variant_id",
+    )
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .bind(before_us)
+    .fetch_all(db.pool())
+    .await?;
+    let mut arms = std::collections::BTreeMap::new();
+    for row in rows {
+        let holdout: i64 = row.try_get(0)?;
+        arms.insert((holdout != 0, row.try_get(1)?), count(row.try_get(2)?));
+    }
+    Ok(arms)
+}

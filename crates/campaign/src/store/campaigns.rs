@@ -23,6 +23,9 @@ pub struct CampaignRecord {
     pub crisis_id: Option<String>,
     pub num_sent: u64,
     pub next_entry_at_us: Option<i64>,
+    /// The variant the experiment rolled out to every new entrant, and when.
+    pub winner: Option<String>,
+    pub rolled_out_at_us: Option<i64>,
 }
 
 /// How an incoming message finds the running campaigns it may start: the entry's type and key.
@@ -38,7 +41,7 @@ pub fn entry_index(entry: &Entry) -> (&'static str, String) {
 }
 
 const COLUMNS: &str = "tenant_id, campaign_id, status, definition, created_at_us, updated_at_us, \
-     paused_by, pause_reason, crisis_id, num_sent, next_entry_at_us";
+     paused_by, pause_reason, crisis_id, num_sent, next_entry_at_us, winner, rolled_out_at_us";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<CampaignRecord, CampaignError> {
     let status: String = row.try_get(2)?;
@@ -55,6 +58,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<CampaignRecord, CampaignError> {
         crisis_id: row.try_get(8)?,
         num_sent: count(row.try_get(9)?),
         next_entry_at_us: row.try_get(10)?,
+        winner: row.try_get(11)?,
+        rolled_out_at_us: row.try_get(12)?,
     })
 }
 
@@ -293,6 +298,57 @@ pub async fn transition(
         .await?;
     }
     Ok(moved)
+}
+
+/// Records the experiment's roll-out of `winner` (once: false if the campaign had one) and a
+/// transition, running to running, whose reason holds the numbers.
+pub async fn roll_out(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    campaign_id: &str,
+    winner: &str,
+    reason: &str,
+    now_us: i64,
+) -> Result<bool, CampaignError> {
+    let done = sqlx::query(
+        "UPDATE campaigns SET winner = $1, rolled_out_at_us = $2, updated_at_us = $2 \
+         WHERE tenant_id = $3 AND campaign_id = $4 AND winner IS NULL AND status = 'running'",
+    )
+    .bind(winner)
+    .bind(now_us)
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0;
+    if done {
+        sqlx::query(
+            "INSERT INTO campaign_transitions (tenant_id, campaign_id, from_status, to_status, \
+             actor, reason, at_us) VALUES ($1, $2, 'running', 'running', 'experiment', $3, $4)",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .bind(reason)
+        .bind(now_us)
+        .execute(conn)
+        .await?;
+    }
+    Ok(done)
+}
+
+/// Running campaigns without a rolled-out winner, across tenants: `(tenant, campaign)`.
+pub async fn running_undecided(
+    conn: &mut AnyConnection,
+) -> Result<Vec<CampaignRecord>, CampaignError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM campaigns WHERE status = 'running' AND winner IS NULL \
+         ORDER BY tenant_id, campaign_id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -216,3 +216,101 @@ async fn orders_are_credited_to_the_last_touch_on_sqlite() {
 async fn orders_are_credited_to_the_last_touch_on_postgres() {
     credited_to_the_last_touch(Backend::Postgres).await;
 }
+
+const ROLLOUT: &str = r#"
+name = "Roll-out"
+channel = "direct_message"
+kind = "content"
+entry = { type = "segment_entered", segment_id = "all" }
+experiment = { auto_rollout = true, min_users_per_arm = 40, min_duration = "1h" }
+
+[[variants]]
+id = "a"
+
+[[variants]]
+id = "b"
+
+[[steps]]
+type = "send"
+id = "s1"
+messages = { a = "新品上市。", b = "新品上市，首单立减 30 元。" }
+"#;
+
+/// The winner is rolled out only once the campaign has run its minimum duration and the sequential
+/// test is significant with every variant at its minimum sample; then new entrants all get it.
+#[tokio::test]
+async fn the_winner_is_rolled_out_after_significance_and_the_minimum_sample() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let campaign = app.launch(ROLLOUT).await;
+    let engine = app.running().engine.clone();
+    for i in 0..200 {
+        app.entered_segment(&format!("u{i}"), "all").await;
+    }
+    app.settle().await;
+    let sends = app.wait_sends("200 sends", 200, |_| true).await;
+    assert_eq!(
+        engine.check_rollouts().await.unwrap(),
+        0,
+        "before the minimum duration"
+    );
+    app.advance(2 * HOUR_US);
+    assert_eq!(
+        engine.check_rollouts().await.unwrap(),
+        0,
+        "before any difference"
+    );
+
+    // b converts 60 % of its users, a 10 %.
+    for (i, send) in sends.iter().enumerate() {
+        let buys = match send.variant_id.as_str() {
+            "a" => i % 10 == 0,
+            _ => i % 5 < 3,
+        };
+        if buys {
+            placed(&app, &user_of(send), &format!("o{i}"), 12_900).await;
+        }
+    }
+    app.settle().await;
+    assert_eq!(engine.check_rollouts().await.unwrap(), 1);
+    assert_eq!(engine.check_rollouts().await.unwrap(), 0, "once");
+
+    let mut client = app.writer().await;
+    let rolled = client
+        .get_campaign(socialops_proto::campaign::v1::GetCampaignRequest {
+            id: campaign.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rolled.rolled_out_variant, "b");
+    let transitions = client
+        .list_transitions(socialops_proto::campaign::v1::ListTransitionsRequest {
+            campaign_id: campaign.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .transitions;
+    let last = transitions.last().unwrap();
+    assert_eq!(last.actor, "experiment");
+    assert!(
+        last.reason.contains("Variant b converts") && last.reason.contains("Rolled out"),
+        "{}",
+        last.reason
+    );
+
+    // New entrants all get b; the split is still checked on those who entered before.
+    for i in 200..220 {
+        app.entered_segment(&format!("u{i}"), "all").await;
+    }
+    app.settle().await;
+    let later = app
+        .wait_sends("20 more sends", 20, |s| {
+            user_of(s)[1..].parse::<usize>().is_ok_and(|i| i >= 200)
+        })
+        .await;
+    assert!(later.iter().all(|s| s.variant_id == "b"), "{later:#?}");
+    assert_eq!(report(&app, &campaign.id).await.srm_status, "ok");
+}

@@ -30,6 +30,12 @@ pub fn validate(spec: &CampaignSpec) -> Vec<Problem> {
         );
     }
     steps(spec, &variant_ids, &mut problems);
+    if spec.experiment.as_ref().is_some_and(|e| e.auto_rollout) && spec.variants.len() < 2 {
+        problems.add(
+            "experiment.auto_rollout",
+            "a roll-out needs at least two variants to choose between",
+        );
+    }
     problems.0
 }
 
