@@ -527,6 +527,14 @@ impl CampaignService for CampaignApi {
         ))
     }
 
+    async fn get_tenant_report(
+        &self,
+        request: Request<GetTenantReportRequest>,
+    ) -> Result<Response<TenantReport>, Status> {
+        let (_, tenant) = caller(&request, Role::Reader)?;
+        Ok(Response::new(self.engine.tenant_report(&tenant).await?))
+    }
+
     async fn get_campaign_counts(
         &self,
         request: Request<GetCampaignCountsRequest>,

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use socialops_proto::campaign::v1::{ArmReport, CampaignReport, Comparison, RuleCount};
+use socialops_proto::campaign::v1::{
+    ArmReport, CampaignReport, Comparison, RuleCount, TenantReport,
+};
 
 use crate::domain::stats::{
     self, Analysis, ArmStats, Decision, Estimate, Metric, Settings, SrmResult, SrmStatus,
@@ -66,6 +68,53 @@ impl Engine {
             tx.commit().await?;
         }
         Ok(rolled_out)
+    }
+
+    /// Over all the tenant's campaigns: the users sent to against the global control group.
+    pub async fn tenant_report(&self, tenant_id: &str) -> Result<TenantReport, CampaignError> {
+        let settings = {
+            let mut conn = self.store.db().pool().acquire().await?;
+            tenants::settings(&mut conn, tenant_id).await?
+        };
+        let (treated, control, _) = attribution::tenant_totals(self.store.db(), tenant_id).await?;
+        let stats_of = |arm: &ArmTotals| ArmStats {
+            users: arm.audience,
+            conversions: arm.converted_users,
+            revenue_sum: arm.revenue_cents as f64,
+            revenue_sq_sum: arm.revenue_sq_sum,
+            ..ArmStats::default()
+        };
+        // The control group's share is the tenant's setting; the split is not a randomised one
+        // between these two groups of users, so it is not checked.
+        let srm = Err(Unavailable::TooFewUsers { users: 0 });
+        let lift = compare(
+            "control",
+            "treated",
+            &stats_of(&control),
+            &stats_of(&treated),
+            &srm,
+            MIN_USERS_PER_ARM,
+        );
+        let treated = arm_report("treated", false, &treated, false);
+        let control = arm_report("control", false, &control, false);
+        let summary = format!(
+            "{} users were sent to, {} held back by the global control group. {} of the first \
+             converted ({:.1} %), {} of the second ({:.1} %). {}",
+            treated.audience,
+            control.audience,
+            treated.converted,
+            treated.conversion_rate * 100.0,
+            control.converted,
+            control.conversion_rate * 100.0,
+            lift.first().map_or("", |c| c.sentence.as_str()),
+        );
+        Ok(TenantReport {
+            attribution: attribution_rule(settings.attribution_window),
+            treated: Some(treated),
+            control: Some(control),
+            lift,
+            summary,
+        })
     }
 
     pub async fn campaign_report(
@@ -163,12 +212,7 @@ impl Engine {
                 ));
             }
         }
-        let attribution_rule = format!(
-            "last touch across campaigns: an order within {} after a send (on the platform \
-             channel, after its impression), a holdout entry or a send the global control group \
-             held back is credited to that touch; revenue is net of refunds",
-            humantime::format_duration(settings.attribution_window)
-        );
+        let attribution_rule = attribution_rule(settings.attribution_window);
         let total_report = arm_report("total", false, &total, platform);
         let held_out = holdout.as_ref().map_or(0, |h| h.audience);
         let summary = summary(&total_report, held_out, &comparisons);
@@ -470,4 +514,13 @@ fn winner(
         winner.clone(),
         format!("{sentences} Rolled out: every new entrant gets variant {winner}."),
     ))
+}
+
+fn attribution_rule(window: std::time::Duration) -> String {
+    format!(
+        "last touch across campaigns: an order within {} after a send (on the platform channel, \
+         after its impression), a holdout entry or a send the global control group held back is \
+         credited to that touch; revenue is net of refunds",
+        humantime::format_duration(window)
+    )
 }

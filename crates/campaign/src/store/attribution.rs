@@ -390,3 +390,73 @@ pub async fn audience_before(
     }
     Ok(arms)
 }
+
+const TENANT_USERS: &str = "SELECT CASE WHEN state = 'sent' THEN 'treated' ELSE 'control' END, \
+     COUNT(DISTINCT user_id), COUNT(*) FROM sends WHERE tenant_id = $1 AND campaign_id <> 'faq' \
+     AND (state = 'sent' OR (state = 'dropped' AND rule = 'control_group')) \
+     GROUP BY CASE WHEN state = 'sent' THEN 'treated' ELSE 'control' END";
+const TENANT_CONVERSIONS: &str = "SELECT arm, COUNT(*), CAST(SUM(orders) AS BIGINT), \
+     CAST(SUM(first_orders) AS BIGINT), \
+     CAST(SUM(CASE WHEN orders > 1 THEN 1 ELSE 0 END) AS BIGINT), \
+     CAST(SUM(revenue) AS BIGINT), \
+     CAST(SUM(CAST(revenue AS DOUBLE PRECISION) * revenue) AS DOUBLE PRECISION) \
+     FROM (SELECT arm, user_id, COUNT(*) AS orders, CAST(SUM(first_order) AS BIGINT) AS first_orders, \
+     CAST(SUM(amount_cents - refunded_cents) AS BIGINT) AS revenue FROM conversions \
+     WHERE tenant_id = $1 AND arm IN ('variant', 'control') GROUP BY arm, user_id) AS per_user \
+     GROUP BY arm";
+const TENANT_COUPON_COST: &str = "SELECT CAST(COALESCE(SUM(discount_cents), 0) AS BIGINT) \
+     FROM coupons WHERE tenant_id = $1 AND redeemed_at_us IS NOT NULL";
+
+/// The tenant's totals over all campaigns: `treated` (users sent to) and `control` (users the
+/// global control group kept a send from), and the cost of every redeemed coupon.
+pub async fn tenant_totals(
+    db: &socialops_storage::Db,
+    tenant_id: &str,
+) -> Result<(ArmTotals, ArmTotals, i64), CampaignError> {
+    let one = |sql: &'static str| async move {
+        sqlx::query(sql).bind(tenant_id).fetch_all(db.pool()).await
+    };
+    let (users, conversions, cost) = tokio::try_join!(
+        one(TENANT_USERS),
+        one(TENANT_CONVERSIONS),
+        one(TENANT_COUPON_COST)
+    )?;
+    let (mut treated, mut control) = (ArmTotals::default(), ArmTotals::default());
+    for row in users {
+        let arm: String = row.try_get(0)?;
+        let totals = if arm == "treated" {
+            &mut treated
+        } else {
+            &mut control
+        };
+        totals.audience = count(row.try_get(1)?);
+        totals.sent_users = totals.audience;
+        if arm == "treated" {
+            totals.sent = count(row.try_get(2)?);
+        } else {
+            totals
+                .held
+                .push(("dropped:control_group".into(), count(row.try_get(2)?)));
+        }
+    }
+    for row in conversions {
+        let arm: String = row.try_get(0)?;
+        let totals = if arm == "variant" {
+            &mut treated
+        } else {
+            &mut control
+        };
+        totals.converted_users = count(row.try_get(1)?);
+        totals.orders = count(cents(row.try_get(2)?));
+        totals.first_orders = count(cents(row.try_get(3)?));
+        totals.repeat_buyers = count(cents(row.try_get(4)?));
+        totals.revenue_cents = cents(row.try_get(5)?);
+        totals.revenue_sq_sum = row.try_get::<Option<f64>, _>(6)?.unwrap_or(0.0);
+    }
+    let coupon_cost = match cost.first() {
+        Some(row) => cents(row.try_get(0)?),
+        None => 0,
+    };
+    treated.coupon_cost_cents = coupon_cost;
+    Ok((treated, control, coupon_cost))
+}

@@ -314,3 +314,54 @@ async fn the_winner_is_rolled_out_after_significance_and_the_minimum_sample() {
     assert!(later.iter().all(|s| s.variant_id == "b"), "{later:#?}");
     assert_eq!(report(&app, &campaign.id).await.srm_status, "ok");
 }
+
+/// The tenant report compares everyone sent to with the global control group, who got nothing.
+#[tokio::test]
+async fn the_tenant_report_measures_the_control_groups_lift() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    app.set_pressure(r#"{"control_group_share": 0.3}"#).await;
+    app.launch(&EXPERIMENT.replace("holdout = 0.3\n", "")).await;
+    for i in 0..60 {
+        app.entered_segment(&format!("u{i}"), "all").await;
+    }
+    app.settle().await;
+    let sent: std::collections::HashSet<String> = app.published().iter().map(user_of).collect();
+    assert!(!sent.is_empty() && sent.len() < 60, "{sent:?}");
+    // Every control user and every other sent-to user orders the next day.
+    app.advance(DAY_US);
+    let mut control = 0;
+    let mut treated_buyers = 0;
+    for i in 0..60 {
+        let user = format!("u{i}");
+        if !sent.contains(&user) {
+            control += 1;
+            placed(&app, &user, &format!("o{i}"), 5_000).await;
+        } else if i % 2 == 0 {
+            treated_buyers += 1;
+            placed(&app, &user, &format!("o{i}"), 5_000).await;
+        }
+    }
+    app.settle().await;
+    let report = app
+        .client_for(&app.tenant, Role::Reader)
+        .await
+        .get_tenant_report(socialops_proto::campaign::v1::GetTenantReportRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let (treated, held) = (report.treated.unwrap(), report.control.unwrap());
+    assert_eq!(treated.audience as usize, sent.len());
+    assert_eq!(held.audience, control);
+    assert_eq!(
+        (held.converted, treated.converted),
+        (control, treated_buyers)
+    );
+    assert_eq!(report.lift.len(), 2);
+    assert!(
+        report.summary.contains("global control group"),
+        "{}",
+        report.summary
+    );
+}
