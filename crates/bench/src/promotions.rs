@@ -7,8 +7,12 @@
 //!    redeemed over gRPC by `clients` concurrent clients; the rate, its ratios to the baselines, and
 //!    a check that exactly `budget_codes` redemptions succeeded and the budget is spent to the cent;
 //! 3. the campaign report: a campaign of `report_users` users (a tenth held out, the rest sent to,
-//!    one in twenty converted) seeded in SQL, `GetCampaignReport` over gRPC timed (best of three),
-//!    against one raw `COUNT(*)` over the campaign's sends.
+//!    about one in ten converted) seeded in SQL, `GetCampaignReport` over gRPC timed (best of three),
+//!    against one raw `COUNT(*)` over the campaign's sends;
+//! 4. attribution: with the service stopped, `attribution_events` orders and clicks of those users
+//!    (half each, a click naming the user's send) are produced onto the events topic; a plain
+//!    consumer reads them (the raw consume baseline); the service starts on that backlog and the
+//!    rate runs from its first handled batch to the last.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -48,9 +52,12 @@ pub struct PromotionsArgs {
     /// Codes the pool's value budget covers.
     #[arg(long, default_value_t = 15_000)]
     pub budget_codes: usize,
-    /// Users of the reported campaign (0 skips the report).
+    /// Users of the reported campaign (0 skips the report and attribution).
     #[arg(long, default_value_t = 1_000_000)]
     pub report_users: usize,
+    /// Orders and clicks for the attribution rate (0 skips it).
+    #[arg(long, default_value_t = 40_000)]
+    pub attribution_events: usize,
 }
 
 const TENANT: &str = "bench-promotions";
@@ -109,7 +116,7 @@ pub async fn run(args: PromotionsArgs) -> anyhow::Result<()> {
         ..Dependencies::new(kafka, topics, tokens.clone(), data_dir.path().into())
     };
     let shutdown = CancellationToken::new();
-    let running = socialops_campaign::start(&config, deps, shutdown.clone()).await?;
+    let running = socialops_campaign::start(&config, deps.clone(), shutdown.clone()).await?;
     let db = Db::connect(&database).await?;
 
     let raw_spread = raw_updates(&db, args.clients, args.codes, false).await?;
@@ -160,12 +167,126 @@ pub async fn run(args: PromotionsArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(exact, "the value budget was not held exactly");
 
+    let mut campaign_id = None;
     if args.report_users > 0 {
-        report(&running, &db, &grpc, &token, args.report_users, &run_id).await?;
+        campaign_id = Some(report(&running, &db, &grpc, &token, args.report_users, &run_id).await?);
     }
     shutdown.cancel();
     running.wait().await?;
+    if let Some(campaign_id) = campaign_id
+        && args.attribution_events > 0
+    {
+        attribution(
+            &config,
+            &deps,
+            &campaign_id,
+            args.report_users,
+            args.attribution_events,
+        )
+        .await?;
+    }
     db.close().await;
+    Ok(())
+}
+
+/// Orders and clicks of the report's users through the events consumer, against raw consume.
+async fn attribution(
+    config: &CampaignConfig,
+    deps: &Dependencies,
+    campaign_id: &str,
+    users: usize,
+    events: usize,
+) -> anyhow::Result<()> {
+    use socialops_proto::events::v1::social_event::Payload;
+    use socialops_proto::events::v1::{ContentClick, OrderPlaced, Platform, SocialEvent};
+    let topic = deps.topics.events.clone();
+    let now_us = socialops_storage::now_micros();
+    let messages: Vec<socialops_bus::OutgoingMessage> = (0..events)
+        .map(|i| {
+            // Users who were sent to (not a multiple of ten), spread over the campaign.
+            let g = (i * 7_919) % users + 1;
+            let g = if g.is_multiple_of(10) { g + 1 } else { g };
+            let user = format!("r{g}");
+            let (payload, attributes) = if i % 2 == 0 {
+                (
+                    Payload::OrderPlaced(OrderPlaced {
+                        order_id: format!("attr-{i}"),
+                        amount_cents: 9_900,
+                        currency: "CNY".into(),
+                        items: Vec::new(),
+                        coupon_code: String::new(),
+                    }),
+                    std::collections::HashMap::new(),
+                )
+            } else {
+                (
+                    Payload::ContentClick(ContentClick {
+                        content_id: "spring".into(),
+                        category: String::new(),
+                        url: String::new(),
+                    }),
+                    std::collections::HashMap::from([(
+                        "send_key".to_owned(),
+                        format!("{TENANT}:{campaign_id}:s1:{user}:1"),
+                    )]),
+                )
+            };
+            let event = SocialEvent {
+                event_id: format!("attr-{i}"),
+                tenant_id: TENANT.into(),
+                platform: Platform::Wechat as i32,
+                user_id: user,
+                occurred_at: Some(socialops_proto::timestamp(now_us)),
+                attributes,
+                received_at: Some(socialops_proto::timestamp(now_us)),
+                payload: Some(payload),
+            };
+            crate::sentiment::message(&topic, &event)
+        })
+        .collect();
+    let producer = socialops_bus::Producer::new(&deps.kafka)?;
+    for chunk in messages.chunks(10_000) {
+        producer.send_all(chunk).await?;
+    }
+    let raw = crate::sentiment::consumer(&deps.kafka, &topic)?;
+    let started = Instant::now();
+    for _ in 0..events {
+        tokio::time::timeout(Duration::from_secs(60), raw.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("raw consume made no progress for 60 s"))??;
+    }
+    let raw_rate = events as f64 / started.elapsed().as_secs_f64();
+    drop(raw);
+    let consumed =
+        crate::consumed::Consumed::new(&format!("{}-events", config.consumer_group), &topic);
+    let shutdown = CancellationToken::new();
+    let running = socialops_campaign::start(config, deps.clone(), shutdown.clone()).await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut first: Option<(Instant, u64)> = None;
+    let total = u64::try_from(events)?;
+    loop {
+        let done = consumed.count();
+        if first.is_none() && done > 0 {
+            first = Some((Instant::now(), done));
+        }
+        if done >= total {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "attribution handled {done} of {events} in 600 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (at, base) = first.unwrap_or((Instant::now(), 0));
+    let rate = (total - base) as f64 / at.elapsed().as_secs_f64().max(1e-3);
+    println!(
+        "attribution: {events} orders and clicks at {rate:.0}/s, ratio {:.3} to raw consume \
+         ({raw_rate:.0}/s)",
+        rate / raw_rate
+    );
+    shutdown.cancel();
+    running.wait().await?;
     Ok(())
 }
 
@@ -291,7 +412,7 @@ async fn report(
     token: &BearerToken,
     users: usize,
     run_id: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let engine = running.engine.clone();
     let spec = parse(DEFINITION, Format::Toml).map_err(|e| anyhow::anyhow!("{e}"))?;
     let campaign = engine
@@ -311,26 +432,28 @@ async fn report(
         .await?;
     let seeding = Instant::now();
     let n = i64::try_from(users)?;
+    let now_us = socialops_storage::now_micros();
     for sql in [
         "INSERT INTO journeys (tenant_id, campaign_id, user_id, occurrence, holdout, variant_id, \
          step_id, state, entered_at_us, exited_at_us, exit_reason) SELECT $1, $2, 'r' || g, 1, \
          CASE WHEN g % 10 = 0 THEN 1 ELSE 0 END, CASE WHEN (g / 10) % 2 = 0 THEN 'a' ELSE 'b' END, '', \
-         '{}', 0, 0, 'completed' FROM generate_series(1, $3) g",
+         '{}', $4, $4, 'completed' FROM generate_series(1, $3) g",
         "INSERT INTO sends (send_key, tenant_id, campaign_id, user_id, step_id, occurrence, \
          variant_id, channel, kind, body, state, first_ready_at_us, decided_at_us, created_at_us) \
          SELECT $1 || ':' || $2 || ':s1:r' || g || ':1', $1, $2, 'r' || g, 's1', 1, \
-         CASE WHEN (g / 10) % 2 = 0 THEN 'a' ELSE 'b' END, 'direct_message', 'content', '{}', 'sent', 0, \
-         0, 0 FROM generate_series(1, $3) g WHERE g % 10 <> 0",
+         CASE WHEN (g / 10) % 2 = 0 THEN 'a' ELSE 'b' END, 'direct_message', 'content', '{}', 'sent', $4, \
+         $4, $4 FROM generate_series(1, $3) g WHERE g % 10 <> 0",
         "INSERT INTO conversions (tenant_id, order_id, user_id, campaign_id, variant_id, arm, \
          send_key, touched_at_us, amount_cents, first_order, at_us) SELECT $1, 'o' || g, \
          'r' || g, $2, CASE WHEN (g / 10) % 2 = 0 THEN 'a' ELSE 'b' END, \
-         CASE WHEN g % 10 = 0 THEN 'holdout' ELSE 'variant' END, NULL, 0, 5000 + g % 7000, 1, 0 \
+         CASE WHEN g % 10 = 0 THEN 'holdout' ELSE 'variant' END, NULL, $4, 5000 + g % 7000, 1, $4 \
          FROM generate_series(1, $3) g WHERE g % 20 = 3 OR g % 23 = 0",
     ] {
         sqlx::query(sql)
             .bind(TENANT)
             .bind(&id)
             .bind(n)
+            .bind(now_us)
             .execute(db.pool())
             .await?;
     }
@@ -370,5 +493,5 @@ async fn report(
         raw.as_secs_f64(),
         best.as_secs_f64() / raw.as_secs_f64()
     );
-    Ok(())
+    Ok(id)
 }

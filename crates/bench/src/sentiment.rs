@@ -134,7 +134,7 @@ fn background_event(run_id: &str, i: u64) -> SocialEvent {
     )
 }
 
-fn message(topic: &str, event: &SocialEvent) -> OutgoingMessage {
+pub(crate) fn message(topic: &str, event: &SocialEvent) -> OutgoingMessage {
     OutgoingMessage::new(
         topic,
         Some(format!("{}:{}", event.tenant_id, event.user_id)),
