@@ -22,7 +22,8 @@ use clap::Args;
 use secrecy::ExposeSecret;
 use socialops_auth::{BearerToken, Role, TokenStore};
 use socialops_bus::KafkaConfig;
-use socialops_campaign::domain::definition::{Format, parse};
+use socialops_campaign::domain::definition::{Facts, Format, parse};
+use socialops_campaign::domain::journey::JourneyState;
 use socialops_campaign::manage::Change;
 use socialops_campaign::{CampaignConfig, Dependencies};
 use socialops_proto::campaign::v1::campaign_service_client::CampaignServiceClient;
@@ -179,6 +180,7 @@ pub async fn run(args: PromotionsArgs) -> anyhow::Result<()> {
         attribution(
             &config,
             &deps,
+            &db,
             &campaign_id,
             args.report_users,
             args.attribution_events,
@@ -193,6 +195,7 @@ pub async fn run(args: PromotionsArgs) -> anyhow::Result<()> {
 async fn attribution(
     config: &CampaignConfig,
     deps: &Dependencies,
+    db: &Db,
     campaign_id: &str,
     users: usize,
     events: usize,
@@ -287,6 +290,21 @@ async fn attribution(
     );
     shutdown.cancel();
     running.wait().await?;
+    let credited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM conversions WHERE order_id LIKE 'attr-%' AND campaign_id = $1",
+    )
+    .bind(campaign_id)
+    .fetch_one(db.pool())
+    .await?;
+    let clicks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM engagements WHERE campaign_id = $1")
+        .bind(campaign_id)
+        .fetch_one(db.pool())
+        .await?;
+    println!("attribution: {credited} orders credited to the campaign, {clicks} clicks counted");
+    anyhow::ensure!(
+        usize::try_from(credited + clicks)? == events,
+        "not every order and click took effect"
+    );
     Ok(())
 }
 
@@ -433,11 +451,19 @@ async fn report(
     let seeding = Instant::now();
     let n = i64::try_from(users)?;
     let now_us = socialops_storage::now_micros();
+    let state = serde_json::to_string(&JourneyState {
+        step: 1,
+        waiting: None,
+        facts: Facts::default(),
+        variant: "a".into(),
+        entered_at: chrono::DateTime::from_timestamp_micros(now_us).unwrap_or_default(),
+        exited: None,
+    })?;
     for sql in [
         "INSERT INTO journeys (tenant_id, campaign_id, user_id, occurrence, holdout, variant_id, \
          step_id, state, entered_at_us, exited_at_us, exit_reason) SELECT $1, $2, 'r' || g, 1, \
          CASE WHEN g % 10 = 0 THEN 1 ELSE 0 END, CASE WHEN (g / 10) % 2 = 0 THEN 'a' ELSE 'b' END, '', \
-         '{}', $4, $4, 'completed' FROM generate_series(1, $3) g",
+         $5, $4, $4, 'completed' FROM generate_series(1, $3) g",
         "INSERT INTO sends (send_key, tenant_id, campaign_id, user_id, step_id, occurrence, \
          variant_id, channel, kind, body, state, first_ready_at_us, decided_at_us, created_at_us) \
          SELECT $1 || ':' || $2 || ':s1:r' || g || ':1', $1, $2, 'r' || g, 's1', 1, \
@@ -449,13 +475,14 @@ async fn report(
          CASE WHEN g % 10 = 0 THEN 'holdout' ELSE 'variant' END, NULL, $4, 5000 + g % 7000, 1, $4 \
          FROM generate_series(1, $3) g WHERE g % 20 = 3 OR g % 23 = 0",
     ] {
-        sqlx::query(sql)
-            .bind(TENANT)
-            .bind(&id)
-            .bind(n)
-            .bind(now_us)
-            .execute(db.pool())
-            .await?;
+        let query = sqlx::query(sql).bind(TENANT).bind(&id).bind(n).bind(now_us);
+        // Only the journeys take the state; the store reads it back as the journey's.
+        let query = if sql.starts_with("INSERT INTO journeys") {
+            query.bind(state.as_str())
+        } else {
+            query
+        };
+        query.execute(db.pool()).await?;
     }
     sqlx::query("ANALYZE").execute(db.pool()).await?;
     println!(
