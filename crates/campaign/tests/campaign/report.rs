@@ -321,19 +321,33 @@ async fn the_tenant_report_measures_the_control_groups_lift() {
     let Some(app) = spawn_app(Backend::Sqlite).await else {
         return;
     };
-    app.set_pressure(r#"{"control_group_share": 0.3}"#).await;
+    app.set_pressure(r#"{"control_group_share": 0.15}"#).await;
     app.launch(&EXPERIMENT.replace("holdout = 0.3\n", "")).await;
-    for i in 0..60 {
+    for i in 0..100 {
         app.entered_segment(&format!("u{i}"), "all").await;
     }
     app.settle().await;
-    let sent: std::collections::HashSet<String> = app.published().iter().map(user_of).collect();
-    assert!(!sent.is_empty() && sent.len() < 60, "{sent:?}");
+    let tenant_report = || async {
+        app.client_for(&app.tenant, Role::Reader)
+            .await
+            .get_tenant_report(socialops_proto::campaign::v1::GetTenantReportRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let treated = tenant_report().await.treated.unwrap().audience as usize;
+    let sent: std::collections::HashSet<String> = app
+        .wait_sends("every send", treated, |_| true)
+        .await
+        .iter()
+        .map(user_of)
+        .collect();
+    assert!(!sent.is_empty() && sent.len() < 100, "{sent:?}");
     // Every control user and every other sent-to user orders the next day.
     app.advance(DAY_US);
     let mut control = 0;
     let mut treated_buyers = 0;
-    for i in 0..60 {
+    for i in 0..100 {
         let user = format!("u{i}");
         if !sent.contains(&user) {
             control += 1;
@@ -344,13 +358,7 @@ async fn the_tenant_report_measures_the_control_groups_lift() {
         }
     }
     app.settle().await;
-    let report = app
-        .client_for(&app.tenant, Role::Reader)
-        .await
-        .get_tenant_report(socialops_proto::campaign::v1::GetTenantReportRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let report = tenant_report().await;
     let (treated, held) = (report.treated.unwrap(), report.control.unwrap());
     assert_eq!(treated.audience as usize, sent.len());
     assert_eq!(held.audience, control);
