@@ -46,6 +46,19 @@ pub struct Redemption {
     pub replayed: bool,
 }
 
+/// The announcement of a code's redemption on `socialops.campaigns.v1`.
+fn redeemed_outcome(coupon: &Coupon, redeemed: &Redeemed) -> wire::campaign_outcome::Outcome {
+    wire::campaign_outcome::Outcome::CouponRedeemed(wire::CouponRedeemed {
+        pool_id: coupon.pool_id.clone(),
+        code: coupon.code.clone(),
+        order_id: redeemed.order_id.clone(),
+        discount_cents: redeemed.discount_cents,
+        currency: coupon.currency.clone(),
+        redeemed_at: Some(socialops_proto::timestamp(redeemed.at_us)),
+        campaign_id: coupon.campaign_id.clone(),
+    })
+}
+
 /// The refusal as the error a gRPC client sees.
 pub fn refused(refusal: Refusal) -> CampaignError {
     match refusal {
@@ -296,15 +309,7 @@ impl Engine {
         outgoing.push(self.outcome(
             tenant_id,
             &coupon.user_id,
-            wire::campaign_outcome::Outcome::CouponRedeemed(wire::CouponRedeemed {
-                pool_id: coupon.pool_id.clone(),
-                code: code.to_owned(),
-                order_id: redeemed.order_id.clone(),
-                discount_cents: discount,
-                currency: coupon.currency.clone(),
-                redeemed_at: Some(socialops_proto::timestamp(redeemed.at_us)),
-                campaign_id: coupon.campaign_id.clone(),
-            }),
+            redeemed_outcome(&coupon, &redeemed),
         ));
         coupon.redemption = Some(redeemed);
         Ok(Ok(Redemption {
@@ -559,19 +564,13 @@ impl Engine {
                             at_us: job.at_us,
                         },
                     ));
-                    outgoing.push(self.outcome(
-                        &job.tenant_id,
-                        &coupon.user_id,
-                        wire::campaign_outcome::Outcome::CouponRedeemed(wire::CouponRedeemed {
-                            pool_id: coupon.pool_id.clone(),
-                            code: coupon.code.clone(),
-                            order_id: job.order_id.clone(),
-                            discount_cents: discount,
-                            currency: coupon.currency.clone(),
-                            redeemed_at: Some(socialops_proto::timestamp(job.at_us)),
-                            campaign_id: coupon.campaign_id.clone(),
-                        }),
-                    ));
+                    if let Some(redeemed) = &coupon.redemption {
+                        outgoing.push(self.outcome(
+                            &job.tenant_id,
+                            &coupon.user_id,
+                            redeemed_outcome(coupon, redeemed),
+                        ));
+                    }
                     changed.push(key);
                     results.push(Ok(Redemption {
                         coupon: coupon.clone(),

@@ -77,21 +77,14 @@ impl Engine {
             tenants::settings(&mut conn, tenant_id).await?
         };
         let (treated, control, _) = attribution::tenant_totals(self.store.db(), tenant_id).await?;
-        let stats_of = |arm: &ArmTotals| ArmStats {
-            users: arm.audience,
-            conversions: arm.converted_users,
-            revenue_sum: arm.revenue_cents as f64,
-            revenue_sq_sum: arm.revenue_sq_sum,
-            ..ArmStats::default()
-        };
         // The control group's share is the tenant's setting; the split is not a randomised one
         // between these two groups of users, so it is not checked.
         let srm = Err(Unavailable::TooFewUsers { users: 0 });
         let lift = compare(
             "control",
             "treated",
-            &stats_of(&control),
-            &stats_of(&treated),
+            &arm_stats(&control),
+            &arm_stats(&treated),
             &srm,
             MIN_USERS_PER_ARM,
         );
@@ -187,26 +180,19 @@ impl Engine {
             .as_ref()
             .map_or(MIN_USERS_PER_ARM, |e| e.min_users_per_arm);
         let mut comparisons = Vec::new();
-        let stats_of = |arm: &ArmTotals| ArmStats {
-            users: arm.audience,
-            conversions: arm.converted_users,
-            revenue_sum: arm.revenue_cents as f64,
-            revenue_sq_sum: arm.revenue_sq_sum,
-            ..ArmStats::default()
-        };
         if let Some((control_id, _)) = variants.first() {
-            let control = stats_of(&totals[&(false, (*control_id).to_owned())]);
+            let control = arm_stats(&totals[&(false, (*control_id).to_owned())]);
             for (id, _) in variants.iter().skip(1) {
-                let treatment = stats_of(&totals[&(false, (*id).to_owned())]);
+                let treatment = arm_stats(&totals[&(false, (*id).to_owned())]);
                 comparisons.extend(compare(
                     control_id, id, &control, &treatment, &srm, min_users,
                 ));
             }
         }
         if let Some(holdout) = &holdout {
-            let control = stats_of(holdout);
+            let control = arm_stats(holdout);
             for (id, _) in &variants {
-                let treatment = stats_of(&totals[&(false, (*id).to_owned())]);
+                let treatment = arm_stats(&totals[&(false, (*id).to_owned())]);
                 comparisons.extend(compare(
                     "holdout", id, &control, &treatment, &srm, min_users,
                 ));
@@ -238,6 +224,17 @@ impl Engine {
             srm_status,
             summary,
         })
+    }
+}
+
+/// An arm's totals as the statistics take them: users are the arm's audience.
+fn arm_stats(arm: &ArmTotals) -> ArmStats {
+    ArmStats {
+        users: arm.audience,
+        conversions: arm.converted_users,
+        revenue_sum: arm.revenue_cents as f64,
+        revenue_sq_sum: arm.revenue_sq_sum,
+        ..ArmStats::default()
     }
 }
 
